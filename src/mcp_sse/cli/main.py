@@ -1,0 +1,80 @@
+"""``mcp-sse``: serve an MCP server over every HTTP era, or run the demo."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from typing import Any
+
+import click
+
+from mcp_sse.cli.loader import LoadError, load_target
+from mcp_sse.cli.runner import serve, url_for
+from mcp_sse.config import ServerConfig
+
+
+@click.group()
+@click.version_option(package_name="mcp-sse")
+def main() -> None:
+    """mcp-sse: the MCP HTTP transport with resumable SSE streams."""
+
+
+def _server_options(fn: Any) -> Any:
+    fn = click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")(fn)
+    fn = click.option("--port", default=8000, show_default=True, type=int, help="Port; 0 picks a free one.")(fn)
+    fn = click.option("--json-response", is_flag=True, help="Answer requests with JSON bodies instead of SSE.")(fn)
+    fn = click.option("--allowed-host", "allowed_hosts", multiple=True, help="Extra Host name to answer (repeatable).")(
+        fn
+    )
+    fn = click.option(
+        "--allowed-origin", "allowed_origins", multiple=True, help="Extra Origin to accept (repeatable)."
+    )(fn)
+    fn = click.option("--log-level", default="warning", show_default=True, help="Log level.")(fn)
+    return fn
+
+
+def _announce(path: str, title: str) -> Any:
+    def on_ready(sock: socket.socket) -> None:
+        url = url_for(sock, path)
+        base = url.rsplit(path, 1)[0]
+        click.echo(f"{title} listening")
+        click.echo(f"  Streamable HTTP: {url}")
+        click.echo(f"  HTTP+SSE:        {base}/sse")
+        sys.stdout.flush()
+
+    return on_ready
+
+
+def _run(server: Any, host: str, port: int, log_level: str, title: str, **config: Any) -> None:
+    from mcp_sse.server.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = ServerConfig(
+        json_response=config["json_response"],
+        allowed_hosts=tuple(config["allowed_hosts"]),
+        allowed_origins=tuple(config["allowed_origins"]),
+    )
+    app = create_app(server, cfg)
+    serve(app, host, port, on_ready=_announce(cfg.path, title), log_level=log_level)
+
+
+@main.command("serve")
+@click.option("--app", "app_spec", required=True, help="FILE.py:ATTR or module:ATTR naming an mcp server.")
+@_server_options
+def serve_command(app_spec: str, host: str, port: int, log_level: str, **config: Any) -> None:
+    """Serve an official-SDK server (Server or MCPServer) over Streamable HTTP and HTTP+SSE."""
+    try:
+        server = load_target(app_spec)
+    except LoadError as exc:
+        raise click.ClickException(str(exc)) from None
+    _run(server, host, port, log_level, f"mcp-sse serving {app_spec}", **config)
+
+
+@main.command("demo")
+@_server_options
+def demo_command(host: str, port: int, log_level: str, **config: Any) -> None:
+    """Serve the built-in demo server, whose tools stream progress."""
+    from mcp_sse.demo.server import build_demo_server
+
+    _run(build_demo_server(), host, port, log_level, "mcp-sse demo", **config)

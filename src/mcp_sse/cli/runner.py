@@ -1,0 +1,56 @@
+"""Run an ASGI app on uvicorn, on a socket we bind ourselves so ``--port 0`` can print the real URL."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import uvicorn
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_for(sock: socket.socket, path: str) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
+
+
+def serve(
+    app: Any, host: str, port: int, *, on_ready: Callable[[socket.socket], None], log_level: str = "warning"
+) -> None:
+    """Serve until interrupted; ``on_ready`` runs once the server accepts connections."""
+    sock = bind_socket(host, port)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_level=log_level,
+        timeout_graceful_shutdown=3,
+        loop="auto",
+        http="auto",
+    )
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def announce() -> None:
+                while not server.started:
+                    if server.should_exit:
+                        return
+                    await anyio.sleep(0.02)
+                on_ready(sock)
+
+            tg.start_soon(announce)
+            await server.serve(sockets=[sock])
+
+    anyio.run(main)

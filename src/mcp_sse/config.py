@@ -1,0 +1,74 @@
+"""One typed configuration object for the server side, with defaults that are safe.
+
+The CLI maps onto these fields one to one; docs generate the reference from the field metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB = 1024 * 1024
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Every knob of the server transport; the defaults are what a careful operator would pick."""
+
+    path: str = field(default="/mcp", metadata=_doc("The Streamable HTTP endpoint (also answered with a trailing /)."))
+    sse_path: str = field(default="/sse", metadata=_doc("The 2024-11-05 HTTP+SSE stream endpoint."))
+    messages_path: str = field(
+        default="/messages", metadata=_doc("Where 2024-11-05 clients POST (announced in the endpoint event).")
+    )
+    json_response: bool = field(
+        default=False, metadata=_doc("Answer POSTed requests with one JSON body instead of an SSE stream.")
+    )
+    session_idle_timeout: float | None = field(
+        default=1800.0, metadata=_doc("Seconds without any HTTP activity after which a session is ended; None: never.")
+    )
+    max_sessions: int | None = field(
+        default=10_000, metadata=_doc("Open sessions at most; more get 503 with Retry-After. None: no limit.")
+    )
+    max_body_bytes: int = field(default=4 * MiB, metadata=_doc("Largest POST body accepted; larger gets 413."))
+    keepalive_interval: float = field(
+        default=15.0, metadata=_doc("Seconds between SSE keepalive comments on an otherwise silent stream.")
+    )
+    retry_ms: int = field(
+        default=1000, metadata=_doc("The SSE retry field sent to 2025-11-25 clients: how long they wait to reconnect.")
+    )
+    max_events_per_session: int = field(
+        default=10_000, metadata=_doc("Events the log keeps per session for replay; the oldest go first.")
+    )
+    max_event_bytes_per_session: int = field(
+        default=16 * MiB, metadata=_doc("Bytes of event payload the log keeps per session for replay.")
+    )
+    dns_rebinding_protection: bool | None = field(
+        default=None,
+        metadata=_doc("Check Host and Origin. None: on when the request arrived on a loopback address."),
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(), metadata=_doc("Extra Host names (without port) accepted besides the loopback names.")
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(), metadata=_doc("Extra Origins (scheme://host[:port]) accepted besides local or same-origin ones.")
+    )
+    retry_after_seconds: int = field(
+        default=5, metadata=_doc("The Retry-After value sent with 503 when the session limit is reached.")
+    )
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError("path must start with /")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+        if self.session_idle_timeout is not None and self.session_idle_timeout <= 0:
+            raise ValueError("session_idle_timeout must be positive or None")
+        if self.max_sessions is not None and self.max_sessions <= 0:
+            raise ValueError("max_sessions must be positive or None")
+        if self.keepalive_interval <= 0:
+            raise ValueError("keepalive_interval must be positive")
+        if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:
+            raise ValueError("event log bounds must be positive")

@@ -1,0 +1,1 @@
+"""Sessions, streams and the event log: framework-free, async, no HTTP."""

@@ -1,0 +1,259 @@
+"""A session and its streams: where every outbound message is routed, and the cursors that read them.
+
+Routing rules (SPEC items 20, 23, 24): a response goes to the stream of its request; a notification
+or request related to a pending request goes to that request's stream; everything else goes to the
+standalone stream (key 0). A message is appended to exactly one stream, never two.
+
+Each stream has at most one attached writer (an HTTP response). A new writer takes over and the
+old one is cancelled, so a stale connection that a proxy dropped silently never locks a client out
+(PEERS pain point 5). This module must never know about HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from mcp_sse.core.events import Event, EventStore
+from mcp_sse.wire import eras
+from mcp_sse.wire.jsonrpc import REQUEST_CANCELLED, Kind, Message, RequestId, error_message
+
+logger = logging.getLogger(__name__)
+
+STANDALONE = 0
+"""The key of the stream that carries messages related to no request (the GET stream)."""
+
+INBOUND_BUFFER = 32
+"""Messages waiting for the upstream to take them; a full buffer makes the POST wait (backpressure)."""
+
+
+class SessionKind(enum.Enum):
+    STREAMABLE = "streamable-http"
+    LEGACY_SSE = "http+sse"
+
+
+class SessionClosed(Exception):
+    """The session ended while a message was on its way in."""
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A client message for the upstream, with the HTTP request scope it arrived in (for headers)."""
+
+    message: Message
+    scope: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class Outbound:
+    """A message from the upstream: the serialized JSON plus what routing needs to know about it."""
+
+    payload: bytes
+    kind: Kind
+    id: RequestId | None = None
+    related_request_id: RequestId | None = None
+
+
+class Stream:
+    """One logical SSE stream of a session: the standalone stream, or the one of a POST."""
+
+    __slots__ = ("_changed", "complete", "json_mode", "key", "pending", "writer")
+
+    def __init__(self, key: int, *, json_mode: bool = False) -> None:
+        self.key = key
+        self.json_mode = json_mode
+        self.pending: set[RequestId] = set()
+        self.complete = False
+        self.writer: anyio.CancelScope | None = None
+        self._changed = anyio.Event()
+
+    @property
+    def changed(self) -> anyio.Event:
+        """Set at the next append or state change; take it *before* reading to never miss a wake-up."""
+        return self._changed
+
+    def notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def attach(self, scope: anyio.CancelScope) -> None:
+        """Make ``scope`` the one writer of this stream, cancelling the writer it replaces."""
+        if self.writer is not None and self.writer is not scope:
+            self.writer.cancel()
+        self.writer = scope
+
+    def detach(self, scope: anyio.CancelScope) -> None:
+        if self.writer is scope:
+            self.writer = None
+
+
+class Session:
+    """The server side of one MCP session: its streams, its event log, its channel to the upstream.
+
+    The upstream sees a session through three calls: ``receive()`` for the next client message,
+    ``emit()`` for each message it sends, and ``close_request_stream()`` to end a request's
+    connection early so a 2025-11-25 client polls (SEP-1699).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        kind: SessionKind,
+        version: str,
+        store: EventStore,
+        *,
+        json_response: bool = False,
+    ) -> None:
+        self.id = session_id
+        self.kind = kind
+        self.version = version
+        self.store = store
+        self.json_response = json_response
+        self.streams: dict[int, Stream] = {STANDALONE: Stream(STANDALONE)}
+        self.closed = False
+        self.cancel_scope: anyio.CancelScope | None = None
+        self.standalone_opened = False
+        self.last_activity = time.monotonic()
+        self.active = 0
+        self._next_stream = 1
+        self._request_streams: dict[RequestId, int] = {}
+        send, receive = anyio.create_memory_object_stream[Inbound](INBOUND_BUFFER)
+        self._inbound_send: MemoryObjectSendStream[Inbound] = send
+        self._inbound_receive: MemoryObjectReceiveStream[Inbound] = receive
+
+    # --- the HTTP edge's side -------------------------------------------------------------
+
+    @contextmanager
+    def activity(self) -> Iterator[None]:
+        """Mark an HTTP request or stream in progress, so the idle reaper leaves the session alone."""
+        self.active += 1
+        self.last_activity = time.monotonic()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last_activity = time.monotonic()
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.active else now - self.last_activity
+
+    def is_pending(self, request_id: RequestId) -> bool:
+        return request_id in self._request_streams
+
+    def open_request_stream(self, request_ids: list[RequestId], *, json_mode: bool = False) -> Stream:
+        """A new stream for the requests of one POST; it completes when all of them are answered."""
+        key = self._next_stream
+        self._next_stream += 1
+        stream = Stream(key, json_mode=json_mode)
+        stream.pending.update(request_ids)
+        self.streams[key] = stream
+        for request_id in request_ids:
+            self._request_streams[request_id] = key
+        return stream
+
+    async def send(self, inbound: Inbound) -> None:
+        """Hand a client message to the upstream (waits while the upstream is busy)."""
+        if self.closed:
+            raise SessionClosed(self.id)
+        try:
+            await self._inbound_send.send(inbound)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise SessionClosed(self.id) from None
+
+    async def read(self, stream: Stream, after: int, limit: int = 1024) -> list[Event]:
+        """Events of ``stream`` after the cursor ``after`` (may raise ReplayGap)."""
+        return await self.store.read_after(self.id, stream.key, after, limit)
+
+    # --- the upstream's side ---------------------------------------------------------------
+
+    async def receive(self) -> Inbound:
+        """The next client message; raises anyio.EndOfStream once the session has ended."""
+        return await self._inbound_receive.receive()
+
+    async def emit(self, out: Outbound) -> None:
+        """Route one upstream message onto exactly one stream and append it to the log."""
+        if self.closed:
+            return
+        if self.kind is SessionKind.LEGACY_SSE:
+            await self._append(self.streams[STANDALONE], out.payload)
+            return
+        if out.kind is Kind.RESPONSE or out.kind is Kind.ERROR:
+            key = self._request_streams.pop(out.id, None) if out.id is not None else None
+            if key is None:
+                logger.warning("session %s: dropping a response to unknown request %r", self.id, out.id)
+                return
+            stream = self.streams[key]
+            await self.store.append(self.id, stream.key, out.payload)
+            # Complete only once the response is in the log: a writer that sees ``complete`` and
+            # reads nothing more may end the HTTP response.
+            stream.pending.discard(out.id)
+            if not stream.pending:
+                stream.complete = True
+            stream.notify()
+            return
+        key = self._request_streams.get(out.related_request_id) if out.related_request_id is not None else None
+        stream = self.streams[key] if key is not None else self.streams[STANDALONE]
+        if stream.json_mode:
+            # A JSON body carries responses only; request-scoped notifications have nowhere to go.
+            return
+        await self._append(stream, out.payload)
+
+    async def _append(self, stream: Stream, payload: bytes) -> None:
+        await self.store.append(self.id, stream.key, payload)
+        stream.notify()
+
+    async def request_unanswered(self, request_id: RequestId) -> None:
+        """The upstream settled a request without answering: end its stream with an error anyway."""
+        if request_id in self._request_streams:
+            payload = orjson.dumps(error_message(REQUEST_CANCELLED, "Request cancelled", request_id))
+            await self.emit(Outbound(payload, Kind.ERROR, request_id))
+
+    def close_request_stream(self, request_id: RequestId) -> None:
+        """End the connection of a request's stream without ending the stream (SSE polling)."""
+        if not eras.sends_priming(self.version):
+            return  # older clients would take the close as the end of the request
+        key = self._request_streams.get(request_id)
+        stream = self.streams.get(key) if key is not None else None
+        if stream is not None and stream.writer is not None:
+            stream.writer.cancel()
+
+    def close_standalone_stream(self) -> None:
+        if eras.sends_priming(self.version):
+            writer = self.streams[STANDALONE].writer
+            if writer is not None:
+                writer.cancel()
+
+    def stream_for_resume(self, key: int) -> Stream | None:
+        """The stream a ``Last-Event-ID`` names: live, or (once forgotten) a completed stand-in."""
+        stream = self.streams.get(key)
+        if stream is None and 0 < key < self._next_stream:
+            stream = Stream(key)
+            stream.complete = True
+        return stream
+
+    def forget_stream(self, stream: Stream) -> None:
+        """Drop a completed stream's bookkeeping (its events stay in the log for replay)."""
+        if stream.key != STANDALONE and stream.complete:
+            self.streams.pop(stream.key, None)
+
+    async def close(self) -> None:
+        """End the session: stop the upstream, wake every writer so it ends, forget the log."""
+        if self.closed:
+            return
+        self.closed = True
+        self._inbound_send.close()
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
+        for stream in list(self.streams.values()):
+            stream.notify()
+        with anyio.CancelScope(shield=True):
+            await self.store.drop_session(self.id)

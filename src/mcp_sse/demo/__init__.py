@@ -1,0 +1,1 @@
+"""The built-in demo server: what ``mcp-sse demo`` serves."""

@@ -1,0 +1,177 @@
+"""The ASGI application: lifespan, security in front of routing, and one error path for every refusal.
+
+``create_app(upstream)`` is the whole server transport: ``/mcp`` (Streamable HTTP, with and without
+a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+
+from mcp_sse.config import ServerConfig
+from mcp_sse.core.events import EventStore, MemoryEventStore
+from mcp_sse.core.registry import SessionRegistry
+from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, TransportError
+from mcp_sse.server.http import ClientGone, HeaderList, Message, Receive, Scope, Send, header_map, send_error
+from mcp_sse.server.http import send_response as send_plain
+from mcp_sse.server.legacy_sse import LegacySSE
+from mcp_sse.server.security import RequestGuard
+from mcp_sse.server.streamable import Streamable
+from mcp_sse.upstream.base import Upstream
+from mcp_sse.upstream.sdk import SDKUpstream
+from mcp_sse.wire import jsonrpc
+
+logger = logging.getLogger(__name__)
+
+MCP_METHODS = "GET, POST, DELETE, OPTIONS"
+
+
+class McpApp:
+    """An ASGI app serving one upstream over every HTTP era we support."""
+
+    def __init__(self, upstream: Upstream, config: ServerConfig | None = None, store: EventStore | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.upstream = upstream
+        self.store: EventStore = store or MemoryEventStore(
+            self.config.max_events_per_session, self.config.max_event_bytes_per_session
+        )
+        self.registry = SessionRegistry(
+            self.store,
+            upstream,
+            max_sessions=self.config.max_sessions,
+            idle_timeout=self.config.session_idle_timeout,
+            json_response=self.config.json_response,
+        )
+        self.guard = RequestGuard(self.config)
+        self.streamable = Streamable(self.config, self.registry)
+        self.legacy = LegacySSE(self.config, self.registry)
+        self._running = False
+        base = self.config.path.rstrip("/") or "/"
+        self._mcp_paths = {base, base + "/"} if base != "/" else {"/"}
+        self._sse_paths = {self.config.sse_path.rstrip("/"), self.config.sse_path.rstrip("/") + "/"}
+        self._message_paths = {self.config.messages_path.rstrip("/"), self.config.messages_path.rstrip("/") + "/"}
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """Run the upstream's lifespan and the sessions; use it when mounting inside another app."""
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.upstream.lifespan())
+            await stack.enter_async_context(self.registry.running())
+            self._running = True
+            try:
+                yield
+            finally:
+                self._running = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            async with self.run():
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+                assert message["type"] == "lifespan.shutdown"
+        except BaseException as exc:
+            logger.exception("mcp-sse lifespan failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        headers = header_map(scope)
+        extra: HeaderList = []
+        try:
+            self.guard.check(scope, headers)
+            extra = self.guard.cors_headers(headers)
+            await self._route(scope, receive, tracking_send, headers, extra)
+        except TransportError as error:
+            if started:
+                raise
+            logger.info("%s %s -> %d: %s", scope["method"], scope["path"], error.status, error.message)
+            await send_error(send, error, extra)
+        except ClientGone:
+            return
+        except Exception:
+            logger.exception("%s %s failed", scope["method"], scope["path"])
+            if not started:
+                body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
+                await send_plain(send, 500, body, extra, b"application/json")
+
+    async def _route(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
+    ) -> None:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        method = scope["method"]
+        if path in self._mcp_paths:
+            handler: Any = {
+                "POST": self.streamable.post,
+                "GET": self.streamable.get,
+                "DELETE": self.streamable.delete,
+            }.get(method)
+            if method == "OPTIONS":
+                await self._preflight(send, headers, MCP_METHODS)
+                return
+            if handler is None:
+                raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": MCP_METHODS})
+        elif path in self._sse_paths:
+            if method == "OPTIONS":
+                await self._preflight(send, headers, "GET, OPTIONS")
+                return
+            if method != "GET":
+                raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": "GET, OPTIONS"})
+            handler = self.legacy.stream
+        elif path in self._message_paths:
+            if method == "OPTIONS":
+                await self._preflight(send, headers, "POST, OPTIONS")
+                return
+            if method != "POST":
+                raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": "POST, OPTIONS"})
+            handler = self.legacy.post
+        elif path == "/healthz" and method == "GET":
+            await send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
+            return
+        else:
+            raise NotFound(f"Not Found: {path}; the MCP endpoint is {self.config.path}")
+        if not self._running:
+            raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
+        await handler(scope, receive, send, headers, extra)
+
+    async def _preflight(self, send: Send, headers: dict[str, str], allow: str) -> None:
+        out = self.guard.cors_headers(headers, preflight=True)
+        out.append((b"allow", allow.encode()))
+        await send_plain(send, 204, b"", out)
+
+
+def create_app(
+    server: Upstream | Server[Any] | MCPServer[Any],
+    config: ServerConfig | None = None,
+    *,
+    store: EventStore | None = None,
+) -> McpApp:
+    """The ASGI app for an official-SDK server (``Server`` or ``MCPServer``) or any ``Upstream``."""
+    upstream: Upstream = SDKUpstream(server) if isinstance(server, Server | MCPServer) else server
+    return McpApp(upstream, config, store)

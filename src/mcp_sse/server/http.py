@@ -1,0 +1,85 @@
+"""Plain ASGI helpers: read headers and bodies, send small responses and JSON-RPC errors.
+
+Raw ASGI instead of a framework keeps the hot path to one header pass and one body read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from mcp_sse.errors import PayloadTooLarge, TransportError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+HeaderList = list[tuple[bytes, bytes]]
+
+JSON_CONTENT_TYPE = b"application/json"
+SSE_CONTENT_TYPE = b"text/event-stream"
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name; repeated headers are joined with ", " (RFC 9110)."""
+    result: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
+def media_types(value: str) -> set[str]:
+    """The media types named in an Accept-like header, without parameters, lower-case."""
+    return {part.split(";", 1)[0].strip().lower() for part in value.split(",") if part.strip()}
+
+
+def accepts(header: str, wanted: str) -> bool:
+    """Whether an Accept header admits ``wanted``, wildcards included (RFC 9110 §12.5.1)."""
+    types = media_types(header)
+    major = wanted.split("/", 1)[0]
+    return wanted in types or "*/*" in types or f"{major}/*" in types
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The whole request body, refusing (413) as soon as it is known to exceed ``limit``."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class ClientGone(Exception):
+    """The client went away before the request was read; there is nobody to answer."""
+
+
+async def send_response(
+    send: Send, status: int, body: bytes = b"", headers: HeaderList | None = None, content_type: bytes | None = None
+) -> None:
+    out: HeaderList = list(headers or [])
+    if content_type is not None:
+        out.append((b"content-type", content_type))
+    out.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, error: TransportError, headers: HeaderList | None = None) -> None:
+    """The error's HTTP status with its JSON-RPC error body."""
+    out: HeaderList = list(headers or [])
+    out.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
+    await send_response(send, error.status, error.body(), out, JSON_CONTENT_TYPE)

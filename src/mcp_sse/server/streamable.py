@@ -1,0 +1,225 @@
+"""``/mcp``: Streamable HTTP for 2025-03-26, 2025-06-18 and 2025-11-25 (POST, GET, DELETE).
+
+Each handler checks the request in the order a client can fix it (media types, size, JSON, session,
+version), hands messages to the session, and answers with SSE, JSON, 202 or an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_sse.config import ServerConfig
+from mcp_sse.core.events import ReplayGap
+from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
+from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind, Stream
+from mcp_sse.errors import (
+    InvalidRequest,
+    MissingSession,
+    NotAcceptable,
+    ParseError,
+    ReplayUnavailable,
+    SessionNotFound,
+    TooManySessions,
+    UnsupportedMediaType,
+    UnsupportedProtocolVersion,
+)
+from mcp_sse.server.http import HeaderList, Receive, Scope, Send, accepts, read_body, send_response
+from mcp_sse.server.sse_writer import event_id, parse_event_id, streamable_encoder, write_stream
+from mcp_sse.wire import eras, jsonrpc
+from mcp_sse.wire.sse import encode_event
+
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+LAST_EVENT_ID_HEADER = "last-event-id"
+
+
+@dataclass(slots=True)
+class Streamable:
+    config: ServerConfig
+    registry: SessionRegistry
+
+    # --- POST ---------------------------------------------------------------------------
+
+    async def post(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
+    ) -> None:
+        content_type = headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise UnsupportedMediaType(
+                f"Unsupported Media Type: Content-Type must be application/json, got {content_type or 'none'!r}"
+            )
+        accept = headers.get("accept", "")
+        if not (accepts(accept, "application/json") and accepts(accept, "text/event-stream")):
+            raise NotAcceptable("Not Acceptable: Accept must list both application/json and text/event-stream")
+        raw = await read_body(receive, headers, self.config.max_body_bytes)
+        try:
+            body = jsonrpc.parse_body(raw)
+        except jsonrpc.FramingError as exc:
+            raise (ParseError if exc.code == jsonrpc.PARSE_ERROR else InvalidRequest)(
+                exc.message, request_id=exc.request_id
+            ) from None
+        first = body.messages[0]
+        header_version = self._check_version_header(headers, first.id if first.is_request else None)
+
+        if any(m.method == "initialize" for m in body.messages) and not body.is_batch:
+            session = await self._open_session(first.obj.get("params"))
+        else:
+            session = self._session(headers, first.id if first.is_request else None)
+        version = header_version or session.version
+        if body.is_batch:
+            if not eras.allows_batch(version):
+                raise InvalidRequest(f"Invalid Request: JSON-RPC batches are not allowed in protocol version {version}")
+            try:
+                jsonrpc.check_batch(body)
+            except jsonrpc.FramingError as exc:
+                raise InvalidRequest(exc.message) from None
+
+        requests = body.requests
+        for request in requests:
+            assert request.id is not None
+            if session.is_pending(request.id):
+                raise InvalidRequest(
+                    f"Invalid Request: request id {request.id!r} is already in flight in this session",
+                    request_id=request.id,
+                )
+        session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
+        with session.activity():
+            if not requests:
+                for message in body.messages:
+                    await self._deliver(session, Inbound(message, scope))
+                await send_response(send, 202, b"", session_headers)
+                return
+            stream = session.open_request_stream(
+                [r.id for r in requests if r.id is not None], json_mode=self.config.json_response
+            )
+            for message in body.messages:
+                await self._deliver(session, Inbound(message, scope))
+        if self.config.json_response:
+            await self._answer_json(send, receive, session, stream, body.is_batch, session_headers)
+            return
+        preamble = b""
+        if eras.sends_priming(version):
+            preamble = encode_event("", id=event_id(stream.key, 0), retry=self.config.retry_ms)
+        await write_stream(
+            send,
+            receive,
+            session,
+            stream,
+            0,
+            headers=session_headers,
+            preamble=preamble,
+            keepalive=self.config.keepalive_interval,
+            encode=streamable_encoder,
+        )
+
+    async def _open_session(self, params: object) -> Session:
+        requested = params.get("protocolVersion") if isinstance(params, dict) else None
+        try:
+            return await self.registry.open(SessionKind.STREAMABLE, eras.negotiate(requested))
+        except SessionLimitReached:
+            raise TooManySessions(
+                "Too many open sessions: try again later",
+                headers={"Retry-After": str(self.config.retry_after_seconds)},
+            ) from None
+
+    @staticmethod
+    async def _deliver(session: Session, inbound: Inbound) -> None:
+        try:
+            await session.send(inbound)
+        except SessionClosed:
+            raise SessionNotFound("Session not found: it ended while the request was being delivered") from None
+
+    async def _answer_json(
+        self, send: Send, receive: Receive, session: Session, stream: Stream, batch: bool, headers: HeaderList
+    ) -> None:
+        """JSON-response mode: wait for every response of the POST, then answer with one body."""
+        with session.activity():
+            while not stream.complete and not session.closed:
+                await stream.changed.wait()
+        if not stream.complete:
+            raise SessionNotFound("Session not found: it ended before the request was answered")
+        replies = [e.payload for e in await session.read(stream, 0)]
+        session.forget_stream(stream)
+        body = b"[" + b",".join(replies) + b"]" if batch else replies[-1]
+        await send_response(send, 200, body, headers, b"application/json")
+
+    # --- GET ----------------------------------------------------------------------------
+
+    async def get(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList) -> None:
+        if not accepts(headers.get("accept", ""), "text/event-stream"):
+            raise NotAcceptable("Not Acceptable: Accept must list text/event-stream")
+        header_version = self._check_version_header(headers, None)
+        session = self._session(headers, None)
+        version = header_version or session.version
+        session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
+        last_event_id = headers.get(LAST_EVENT_ID_HEADER)
+        preamble = b""
+        if last_event_id:
+            parsed = parse_event_id(last_event_id)
+            stream = session.stream_for_resume(parsed[0]) if parsed is not None else None
+            if parsed is None or stream is None:
+                raise InvalidRequest(f"Invalid Last-Event-ID {last_event_id!r}: no such stream in this session")
+            cursor = parsed[1]
+            if eras.sends_priming(version):
+                preamble = f"retry: {self.config.retry_ms}\n\n".encode()
+        else:
+            stream = session.streams[STANDALONE]
+            # The first GET also gets what was sent before it connected; a later one starts live.
+            cursor = 0 if not session.standalone_opened else await session.store.last_seq(session.id, STANDALONE)
+            session.standalone_opened = True
+            if eras.sends_priming(version):
+                preamble = encode_event("", id=event_id(STANDALONE, cursor), retry=self.config.retry_ms)
+        try:
+            await write_stream(
+                send,
+                receive,
+                session,
+                stream,
+                cursor,
+                headers=session_headers,
+                preamble=preamble,
+                keepalive=self.config.keepalive_interval,
+                encode=streamable_encoder,
+            )
+        except ReplayGap as gap:
+            raise ReplayUnavailable(
+                f"Cannot resume after event {last_event_id}: the events up to {event_id(gap.stream, gap.oldest - 1)} "
+                "are no longer kept (the session's replay window was exceeded)",
+                data={"lastEventId": last_event_id, "oldestAvailable": event_id(gap.stream, gap.oldest)},
+            ) from None
+
+    # --- DELETE -------------------------------------------------------------------------
+
+    async def delete(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
+    ) -> None:
+        self._check_version_header(headers, None)
+        session = self._session(headers, None)
+        await self.registry.end(session)
+        await send_response(send, 204, b"", extra)
+
+    # --- shared checks ------------------------------------------------------------------
+
+    def _session(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
+        session_id = headers.get(SESSION_HEADER)
+        if not session_id:
+            raise MissingSession("Bad Request: Mcp-Session-Id header is required", request_id=request_id)
+        session = self.registry.get(session_id)
+        if session is None or session.kind is not SessionKind.STREAMABLE:
+            raise SessionNotFound("Session not found: it ended or never existed; initialize a new one")
+        return session
+
+    @staticmethod
+    def _check_version_header(headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> str | None:
+        version = headers.get(VERSION_HEADER)
+        if version is None:
+            return None
+        version = version.strip()
+        if not eras.is_supported(version):
+            raise UnsupportedProtocolVersion(
+                f"Bad Request: unsupported protocol version {version!r}; "
+                f"supported versions are {', '.join(eras.SUPPORTED_VERSIONS)}",
+                request_id=request_id,
+                data={"supported": list(eras.SUPPORTED_VERSIONS), "requested": version},
+            )
+        return version

@@ -1,0 +1,22 @@
+"""The upstream interface: what the server core needs from whatever answers the messages."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from mcp_sse.core.session import Session
+
+
+class Upstream(Protocol):
+    """Answers the messages of sessions.
+
+    ``lifespan()`` is entered once while the app runs (start a shared resource, an SDK server's
+    lifespan). ``serve_session(session)`` runs for the life of one session: it takes client
+    messages with ``session.receive()`` until ``anyio.EndOfStream`` and pushes every message it
+    sends with ``session.emit()``. When it returns, the session ends.
+    """
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def serve_session(self, session: Session) -> None: ...

@@ -1,0 +1,157 @@
+"""Host an official-SDK server (``mcp`` 2.x ``Server`` or ``MCPServer``) in-process.
+
+One SDK serve loop per session, driven through ``mcp.server.runner.serve_loop`` like the SDK's own
+session manager does, so the server's lifespan is entered once for the app, not per session.
+Outbound messages keep the SDK's ``related_request_id`` so progress and logs reach the stream of
+the request they belong to. This is the only module that converts to and from pydantic models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from mcp.server.runner import serve_loop
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
+from starlette.requests import Request
+
+from mcp_sse.core.session import Inbound, Outbound, Session
+from mcp_sse.wire.jsonrpc import Kind, RequestId
+
+logger = logging.getLogger(__name__)
+
+SDK_BUFFER = 16
+"""The SDK's own per-request buffer size (python-sdk PR #2934); smaller deadlocks, larger only adds memory."""
+
+
+def as_lowlevel(server: Server[Any] | MCPServer[Any]) -> Server[Any]:
+    """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
+    if isinstance(server, MCPServer):
+        return server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    if isinstance(server, Server):
+        return server
+    raise TypeError(f"expected an mcp Server or MCPServer, got {type(server).__name__}")
+
+
+class SDKUpstream:
+    """Serves each session with an in-process official-SDK server."""
+
+    def __init__(self, server: Server[Any] | MCPServer[Any]) -> None:
+        self.server = as_lowlevel(server)
+        self._lifespan_state: Any = None
+        self._started = False
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self.server.lifespan(self.server) as state:
+            self._lifespan_state = state
+            self._started = True
+            try:
+                yield
+            finally:
+                self._started = False
+
+    async def serve_session(self, session: Session) -> None:
+        if not self._started:
+            raise RuntimeError("SDKUpstream.serve_session called outside its lifespan")
+        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](SDK_BUFFER)
+        server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](SDK_BUFFER)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._run_server, session, server_reads, server_writes)
+            tg.start_soon(self._pump_out, session, from_server)
+            async with to_server:
+                while True:
+                    try:
+                        inbound = await session.receive()
+                    except anyio.EndOfStream:
+                        break
+                    try:
+                        message = self._to_sdk(session, inbound)
+                    except Exception as exc:  # the envelope passed our framing but not the SDK's schema
+                        await self._reject(session, inbound, exc)
+                        continue
+                    await to_server.send(message)
+
+    async def _run_server(
+        self,
+        session: Session,
+        reads: MemoryObjectReceiveStream[SessionMessage | Exception],
+        writes: MemoryObjectSendStream[SessionMessage],
+    ) -> None:
+        async with writes:
+            await serve_loop(self.server, reads, writes, lifespan_state=self._lifespan_state, session_id=session.id)
+
+    @staticmethod
+    async def _pump_out(session: Session, from_server: MemoryObjectReceiveStream[SessionMessage]) -> None:
+        async with from_server:
+            async for item in from_server:
+                message = item.message
+                payload = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
+                if isinstance(message, JSONRPCResponse):
+                    out = Outbound(payload, Kind.RESPONSE, message.id)
+                elif isinstance(message, JSONRPCError):
+                    out = Outbound(payload, Kind.ERROR, message.id)
+                elif isinstance(message, JSONRPCRequest):
+                    out = Outbound(payload, Kind.REQUEST, message.id, related)
+                else:
+                    assert isinstance(message, JSONRPCNotification)
+                    out = Outbound(payload, Kind.NOTIFICATION, None, related)
+                await session.emit(out)
+
+    @staticmethod
+    def _to_sdk(session: Session, inbound: Inbound) -> SessionMessage:
+        msg = inbound.message
+        message = jsonrpc_message_adapter.validate_python(msg.obj, by_name=False)
+        request = Request(dict(inbound.scope)) if inbound.scope.get("type") == "http" else None
+        if msg.kind is not Kind.REQUEST:
+            return SessionMessage(message, metadata=ServerMessageMetadata(request_context=request))
+        assert msg.id is not None
+        metadata = ServerMessageMetadata(
+            request_context=request,
+            close_sse_stream=_closer(session.close_request_stream, msg.id),
+            close_standalone_sse_stream=_closer_noarg(session.close_standalone_stream),
+            on_request_unanswered=_unanswered(session, msg.id),
+            can_send_request=not session.json_response,
+        )
+        return SessionMessage(message, metadata=metadata)
+
+    @staticmethod
+    async def _reject(session: Session, inbound: Inbound, exc: Exception) -> None:
+        """A message the SDK cannot even represent: answer a request with -32600 rather than hang it."""
+        logger.info("session %s: message rejected by the SDK schema: %s", session.id, exc)
+        msg = inbound.message
+        if msg.kind is Kind.REQUEST and msg.id is not None:
+            error = JSONRPCError.model_validate(
+                {"jsonrpc": "2.0", "id": msg.id, "error": {"code": -32600, "message": f"Invalid Request: {exc}"}}
+            )
+            payload = error.model_dump_json(by_alias=True, exclude_unset=True).encode()
+            await session.emit(Outbound(payload, Kind.ERROR, msg.id))
+
+
+def _closer(close: Callable[[RequestId], None], request_id: RequestId) -> Callable[[], Awaitable[None]]:
+    async def callback() -> None:
+        close(request_id)
+
+    return callback
+
+
+def _closer_noarg(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def callback() -> None:
+        close()
+
+    return callback
+
+
+def _unanswered(session: Session, request_id: RequestId) -> Callable[[], Awaitable[None]]:
+    async def callback() -> None:
+        await session.request_unanswered(request_id)
+
+    return callback

@@ -1,0 +1,46 @@
+"""Protocol eras: which versions we serve and what each one allows on the wire.
+
+Versions are compared by membership in explicit sets, never by string order (SPEC item 47).
+Pure data and functions; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LEGACY_SSE: Final = "2024-11-05"
+V2025_03: Final = "2025-03-26"
+V2025_06: Final = "2025-06-18"
+V2025_11: Final = "2025-11-25"
+
+SUPPORTED_VERSIONS: Final = (LEGACY_SSE, V2025_03, V2025_06, V2025_11)
+"""Every handshake-era version, oldest first; the last one is what we prefer."""
+
+LATEST_VERSION: Final = SUPPORTED_VERSIONS[-1]
+
+DEFAULT_VERSION_WHEN_ABSENT: Final = V2025_03
+"""A request with no ``MCP-Protocol-Version`` and no negotiated version is 2025-03-26 (SPEC item 26)."""
+
+_BATCH_VERSIONS: Final = frozenset({V2025_03})
+_POLLING_VERSIONS: Final = frozenset({V2025_11})
+
+
+def is_supported(version: str) -> bool:
+    return version in SUPPORTED_VERSIONS
+
+
+def allows_batch(version: str) -> bool:
+    """JSON-RPC arrays exist only in 2025-03-26 (SPEC item 17)."""
+    return version in _BATCH_VERSIONS
+
+
+def sends_priming(version: str) -> bool:
+    """Priming events, ``retry`` and server-side close only for clients that understand them (item 47)."""
+    return version in _POLLING_VERSIONS
+
+
+def negotiate(requested: object) -> str:
+    """The version a server answers an initialize with: the client's if we serve it, else our latest."""
+    if isinstance(requested, str) and requested in SUPPORTED_VERSIONS:
+        return requested
+    return LATEST_VERSION

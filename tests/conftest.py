@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mcp_sse import ServerConfig, create_app
+from tests.servers import build_test_server, run_server
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """Our server hosting the SDK test server, on real uvicorn over loopback."""
+    with run_server(create_app(build_test_server(), ServerConfig(keepalive_interval=1.0))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def mcp_url(base_url: str) -> str:
+    return base_url + "/mcp"

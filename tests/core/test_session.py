@@ -1,0 +1,95 @@
+"""Routing: every outbound message lands on exactly one stream, the right one (SPEC items 20-24)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.session import STANDALONE, Outbound, Session, SessionKind
+from mcp_sse.wire.jsonrpc import Kind
+
+pytestmark = pytest.mark.anyio
+
+
+def make_session(kind: SessionKind = SessionKind.STREAMABLE) -> Session:
+    return Session("sid", kind, "2025-11-25", MemoryEventStore())
+
+
+async def payloads(session: Session, key: int) -> list[bytes]:
+    stream = session.streams.get(key) or session.stream_for_resume(key)
+    assert stream is not None
+    return [e.payload for e in await session.read(stream, 0)]
+
+
+async def test_response_and_related_messages_go_to_the_request_stream() -> None:
+    session = make_session()
+    stream = session.open_request_stream([5])
+    await session.emit(Outbound(b"progress", Kind.NOTIFICATION, None, related_request_id=5))
+    await session.emit(Outbound(b"sampling", Kind.REQUEST, 100, related_request_id=5))
+    await session.emit(Outbound(b"unrelated", Kind.NOTIFICATION))
+    assert not stream.complete
+    await session.emit(Outbound(b"answer", Kind.RESPONSE, 5))
+    assert stream.complete
+    assert await payloads(session, stream.key) == [b"progress", b"sampling", b"answer"]
+    assert await payloads(session, STANDALONE) == [b"unrelated"]
+
+
+async def test_related_to_an_answered_request_falls_back_to_the_standalone_stream() -> None:
+    session = make_session()
+    stream = session.open_request_stream([1])
+    await session.emit(Outbound(b"answer", Kind.RESPONSE, 1))
+    await session.emit(Outbound(b"late", Kind.NOTIFICATION, None, related_request_id=1))
+    assert await payloads(session, stream.key) == [b"answer"]
+    assert await payloads(session, STANDALONE) == [b"late"]
+
+
+async def test_string_and_integer_ids_are_different_requests() -> None:
+    session = make_session()
+    s_int = session.open_request_stream([1])
+    s_str = session.open_request_stream(["1"])
+    await session.emit(Outbound(b"for-str", Kind.RESPONSE, "1"))
+    assert s_str.complete and not s_int.complete
+
+
+async def test_batch_stream_completes_after_its_last_response() -> None:
+    session = make_session()
+    stream = session.open_request_stream([1, 2])
+    await session.emit(Outbound(b"a", Kind.RESPONSE, 2))
+    assert not stream.complete
+    await session.emit(Outbound(b"b", Kind.ERROR, 1))
+    assert stream.complete
+
+
+async def test_unanswered_request_gets_a_cancelled_error() -> None:
+    session = make_session()
+    stream = session.open_request_stream([9])
+    await session.request_unanswered(9)
+    assert stream.complete
+    [payload] = await payloads(session, stream.key)
+    assert orjson.loads(payload)["error"]["code"] == -32800
+
+
+async def test_json_mode_streams_carry_only_responses() -> None:
+    session = make_session()
+    stream = session.open_request_stream([1], json_mode=True)
+    await session.emit(Outbound(b"progress", Kind.NOTIFICATION, None, related_request_id=1))
+    await session.emit(Outbound(b"answer", Kind.RESPONSE, 1))
+    assert await payloads(session, stream.key) == [b"answer"]
+
+
+async def test_legacy_sessions_have_one_stream_for_everything() -> None:
+    session = make_session(SessionKind.LEGACY_SSE)
+    await session.emit(Outbound(b"answer", Kind.RESPONSE, 1))
+    await session.emit(Outbound(b"note", Kind.NOTIFICATION, None, related_request_id=1))
+    assert await payloads(session, STANDALONE) == [b"answer", b"note"]
+
+
+async def test_closed_session_refuses_messages() -> None:
+    from mcp_sse.core.session import Inbound, SessionClosed
+    from mcp_sse.wire.jsonrpc import classify
+
+    session = make_session()
+    await session.close()
+    with pytest.raises(SessionClosed):
+        await session.send(Inbound(classify({"jsonrpc": "2.0", "method": "x"}), {}))

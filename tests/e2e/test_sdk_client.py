@@ -1,0 +1,94 @@
+"""The official SDK's clients (Streamable HTTP and HTTP+SSE) against our server hosting an SDK server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.progress: list[float] = []
+        self.logs: list[Any] = []
+
+    async def on_progress(self, progress: float, total: float | None, message: str | None) -> None:
+        self.progress.append(progress)
+
+    async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params.data)
+
+
+async def exercise(session: ClientSession, recorder: Recorder) -> None:
+    init = await session.initialize()
+    assert init.server_info.name == "mcp-sse tests"
+    tools = await session.list_tools()
+    assert {"count", "shout", "echo"} <= {t.name for t in tools.tools}
+
+    result = await session.call_tool("count", {"to": 500}, progress_callback=recorder.on_progress)
+    assert not result.is_error
+    assert result.content[0].text == "counted to 500"  # type: ignore[union-attr]
+    assert recorder.progress == [float(i) for i in range(1, 501)]
+
+    result = await session.call_tool("shout", {"text": "hey"})
+    assert result.content[0].text == "HEY"  # type: ignore[union-attr]
+    assert recorder.logs == ["shouting hey"]
+
+    await session.send_ping()
+
+
+async def test_streamable_http_client_full_exchange(mcp_url: str) -> None:
+    recorder = Recorder()
+    async with streamable_http_client(mcp_url) as (read, write):
+        async with ClientSession(read, write, logging_callback=recorder.on_log) as session:
+            await exercise(session, recorder)
+
+
+async def test_sse_client_full_exchange(base_url: str) -> None:
+    recorder = Recorder()
+    async with sse_client(base_url + "/sse") as (read, write):
+        async with ClientSession(read, write, logging_callback=recorder.on_log) as session:
+            await exercise(session, recorder)
+
+
+async def test_delete_ends_the_session_then_404(mcp_url: str) -> None:
+    session_ids: list[str] = []
+
+    async def capture(response: httpx2.Response) -> None:
+        if sid := response.headers.get("mcp-session-id"):
+            session_ids.append(sid)
+
+    async with httpx2.AsyncClient(event_hooks={"response": [capture]}) as http:
+        async with streamable_http_client(mcp_url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                await session.send_ping()
+        # leaving the transport sends DELETE (terminate_on_close)
+        assert session_ids
+        response = await http.post(
+            mcp_url,
+            json={"jsonrpc": "2.0", "id": 9, "method": "ping"},
+            headers={
+                "accept": "application/json, text/event-stream",
+                "mcp-session-id": session_ids[-1],
+                "mcp-protocol-version": "2025-11-25",
+            },
+        )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == -32600
+
+
+async def test_mcp_client_default_mode_falls_back_from_the_2026_probe(mcp_url: str) -> None:
+    from mcp import Client
+
+    async with Client(mcp_url) as client:
+        assert client.protocol_version == "2025-11-25"
+        result = await client.call_tool("echo", {"text": "hi"})
+        assert result.content[0].text == "hi"  # type: ignore[union-attr]

@@ -1,0 +1,62 @@
+"""A plain HTTP client for the tests that must see the wire itself: event ids, statuses, bodies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import orjson
+
+from mcp_sse.wire.sse import ServerSentEvent, SSEDecoder
+
+POST_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def init_request(version: str = "2025-11-25", request_id: int = 0) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": {"name": "raw-test-client", "version": "0"},
+        },
+    }
+
+
+async def iter_events(response: httpx2.Response) -> AsyncIterator[ServerSentEvent]:
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_raw():
+        for event in decoder.feed(chunk):
+            yield event
+
+
+async def initialize(http: httpx2.AsyncClient, url: str, version: str = "2025-11-25") -> str:
+    """Open a session by hand; returns its id after the initialized notification was accepted."""
+    async with http.stream("POST", url, json=init_request(version), headers=POST_HEADERS) as response:
+        assert response.status_code == 200, response.status_code
+        session_id = response.headers["mcp-session-id"]
+        async for event in iter_events(response):
+            if event.data:
+                assert "result" in orjson.loads(event.data)
+                break
+    accepted = await http.post(
+        url,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers=session_headers(session_id, version),
+    )
+    assert accepted.status_code == 202
+    return session_id
+
+
+def session_headers(session_id: str, version: str = "2025-11-25") -> dict[str, str]:
+    return {**POST_HEADERS, "mcp-session-id": session_id, "mcp-protocol-version": version}
+
+
+def call(request_id: int, tool: str, arguments: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    params: dict[str, Any] = {"name": tool, "arguments": arguments}
+    if progress:
+        params["_meta"] = {"progressToken": f"p{request_id}"}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}

@@ -1,0 +1,71 @@
+"""The official-SDK server the tests host, and a helper that runs any ASGI app on real uvicorn."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+
+
+def build_test_server() -> MCPServer:
+    server = MCPServer("mcp-sse tests")
+
+    @server.tool()
+    async def count(to: int = 10, delay_ms: int = 0, ctx: Context | None = None) -> str:
+        """Report progress ``to`` times, then answer."""
+        assert ctx is not None
+        for step in range(1, to + 1):
+            await ctx.report_progress(step, to, f"step {step}")
+            if delay_ms:
+                await anyio.sleep(delay_ms / 1000)
+        return f"counted to {to}"
+
+    @server.tool()
+    async def shout(text: str, ctx: Context | None = None) -> str:
+        """Log, then answer."""
+        assert ctx is not None
+        await ctx.info(f"shouting {text}")
+        return text.upper()
+
+    @server.tool()
+    async def echo(text: str) -> str:
+        return text
+
+    @server.tool()
+    async def wait(seconds: float) -> str:
+        await anyio.sleep(seconds)
+        return f"waited {seconds}"
+
+    return server
+
+
+@contextmanager
+def run_server(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` on a free port of ``host`` in a background thread; yields ``http://host:port``."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1, ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{shown}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
