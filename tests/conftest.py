@@ -16,7 +16,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """Our server hosting the SDK test server, on real uvicorn over loopback."""
-    with run_server(create_app(build_test_server(), ServerConfig(keepalive_interval=1.0))) as url:
+    with run_server(create_app(build_test_server(), ServerConfig(keepalive_interval=1.0, retry_ms=50))) as url:
         yield url
 
 

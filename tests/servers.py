@@ -10,8 +10,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
+
+
+class Answer(BaseModel):
+    name: str
 
 
 def build_test_server() -> MCPServer:
@@ -42,6 +48,42 @@ def build_test_server() -> MCPServer:
     async def wait(seconds: float) -> str:
         await anyio.sleep(seconds)
         return f"waited {seconds}"
+
+    @server.tool()
+    async def ask_model(prompt: str, ctx: Context | None = None) -> str:
+        """A server-to-client request (sampling) on the stream of this call."""
+        assert ctx is not None
+        result = await ctx.session.create_message(
+            [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+            max_tokens=10,
+            related_request_id=ctx.request_id,
+        )
+        assert isinstance(result.content, types.TextContent)
+        return f"model said {result.content.text}"
+
+    @server.tool()
+    async def ask_user(question: str, ctx: Context | None = None) -> str:
+        """Elicitation round trip."""
+        assert ctx is not None
+        answer = await ctx.elicit(question, Answer)
+        return f"{answer.action}: {answer.data.name if answer.data else None}"
+
+    @server.tool()
+    async def announce(ctx: Context | None = None) -> str:
+        """A notification related to no request: it belongs on the standalone GET stream."""
+        assert ctx is not None
+        await ctx.session.send_tool_list_changed()
+        return "announced"
+
+    @server.tool()
+    async def poll_me(steps: int = 3, ctx: Context | None = None) -> str:
+        """Closes its own SSE connection (SEP-1699) between progress steps; the client must poll back."""
+        assert ctx is not None
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps)
+            await ctx.close_sse_stream()
+            await anyio.sleep(0.2)
+        return "polled"
 
     return server
 

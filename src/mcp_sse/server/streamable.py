@@ -65,7 +65,7 @@ class Streamable:
             session = await self._open_session(first.obj.get("params"))
         else:
             session = self._session(headers, first.id if first.is_request else None)
-        version = header_version or session.version
+        version = eras.effective_version(header_version, session.version)
         if body.is_batch:
             if not eras.allows_batch(version):
                 raise InvalidRequest(f"Invalid Request: JSON-RPC batches are not allowed in protocol version {version}")
@@ -150,7 +150,7 @@ class Streamable:
             raise NotAcceptable("Not Acceptable: Accept must list text/event-stream")
         header_version = self._check_version_header(headers, None)
         session = self._session(headers, None)
-        version = header_version or session.version
+        version = eras.effective_version(header_version, session.version)
         session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
         last_event_id = headers.get(LAST_EVENT_ID_HEADER)
         preamble = b""

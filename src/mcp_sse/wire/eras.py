@@ -44,3 +44,15 @@ def negotiate(requested: object) -> str:
     if isinstance(requested, str) and requested in SUPPORTED_VERSIONS:
         return requested
     return LATEST_VERSION
+
+
+def effective_version(header: str | None, negotiated: str | None) -> str:
+    """The version a request speaks: its header, else what the session negotiated, else 2025-03-26.
+
+    The header is validated by the caller first (``is_supported``); SPEC item 26.
+    """
+    if header is not None:
+        return header
+    if negotiated is not None:
+        return negotiated
+    return DEFAULT_VERSION_WHEN_ABSENT

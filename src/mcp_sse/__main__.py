@@ -1,0 +1,5 @@
+"""``python -m mcp_sse`` runs the ``mcp-sse`` command."""
+
+from mcp_sse.cli.main import main
+
+main()

@@ -1,0 +1,80 @@
+"""The SSE writer driven directly through its ASGI callables: coalescing, completion, takeover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.session import Outbound, Session, SessionKind
+from mcp_sse.server.sse_writer import streamable_encoder, write_stream
+from mcp_sse.wire.jsonrpc import Kind
+from mcp_sse.wire.sse import SSEDecoder
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """The ASGI ``send`` and ``receive`` of a connection whose client never leaves."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    async def receive(self) -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    def bodies(self) -> list[bytes]:
+        return [m["body"] for m in self.sent if m["type"] == "http.response.body" and m["body"]]
+
+
+async def test_events_ready_together_go_out_in_one_send_and_the_stream_then_ends() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    for i in range(50):
+        await session.emit(Outbound(b'{"n":%d}' % i, Kind.NOTIFICATION, None, related_request_id=1))
+    await session.emit(Outbound(b'{"id":1}', Kind.RESPONSE, 1))
+    conn = Recorder()
+    with anyio.fail_after(5):
+        await write_stream(
+            conn.send, conn.receive, session, stream, 0, headers=[], keepalive=10, encode=streamable_encoder
+        )
+    bodies = conn.bodies()
+    assert len(bodies) == 1, "51 ready events should be one write"
+    events = SSEDecoder().feed(bodies[0])
+    assert [e.id for e in events] == [f"1-{i}" for i in range(1, 52)]
+    assert conn.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_a_newer_writer_ends_the_older_one() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.streams[0]
+    old, new = Recorder(), Recorder()
+    async with anyio.create_task_group() as tg:
+        done = anyio.Event()
+
+        async def run_old() -> None:
+            await write_stream(
+                old.send, old.receive, session, stream, 0, headers=[], keepalive=10, encode=streamable_encoder
+            )
+            done.set()
+
+        tg.start_soon(run_old)
+        await anyio.sleep(0.05)
+        tg.start_soon(
+            lambda: write_stream(
+                new.send, new.receive, session, stream, 0, headers=[], keepalive=10, encode=streamable_encoder
+            )
+        )
+        with anyio.fail_after(5):
+            await done.wait()
+        await session.emit(Outbound(b'{"late":1}', Kind.NOTIFICATION))
+        await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+    assert old.bodies() == []
+    assert b'{"late":1}' in b"".join(new.bodies())
