@@ -93,3 +93,16 @@ async def test_closed_session_refuses_messages() -> None:
     await session.close()
     with pytest.raises(SessionClosed):
         await session.send(Inbound(classify({"jsonrpc": "2.0", "method": "x"}), {}))
+
+
+async def test_server_side_close_only_for_clients_that_poll() -> None:
+    """Older clients would take a closed POST stream as the end of the request (SPEC items 21, 47)."""
+    import anyio
+
+    for version, closes in [("2025-11-25", True), ("2025-06-18", False), ("2025-03-26", False)]:
+        session = Session("sid", SessionKind.STREAMABLE, version, MemoryEventStore())
+        stream = session.open_request_stream([1])
+        scope = anyio.CancelScope()
+        stream.attach(scope)
+        session.close_request_stream(1)
+        assert scope.cancel_called is closes, version

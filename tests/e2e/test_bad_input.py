@@ -62,6 +62,9 @@ BAD_REQUESTS = [
     Bad("foreign Host", "POST", 421, -32600, json=PING, headers={"host": "evil.example:8000"}),
     Bad("foreign Origin", "POST", 403, -32600, json=PING, headers={"origin": "http://evil.example"}),
     Bad("opaque Origin", "POST", 403, -32600, json=PING, headers={"origin": "null"}),
+    Bad(
+        "foreign Origin on the SSE endpoint", "GET", 403, -32600, path="/sse", headers={"origin": "http://evil.example"}
+    ),
     Bad("legacy POST without session_id", "POST", 400, -32600, json=PING, path="/messages", session="none"),
     Bad("legacy POST unknown session_id", "POST", 404, -32600, json=PING, path="/messages?session_id=nope"),
     Bad("duplicate in-flight id", "POST", 400, -32600, json=call(77, "wait", {"seconds": 2}, False)),

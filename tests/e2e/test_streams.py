@@ -232,3 +232,24 @@ async def test_legacy_endpoint_event_comes_first_and_is_relative(base_url: str) 
                 reply = await anext(events)
             assert reply.event == "message"
             assert orjson.loads(reply.data)["result"]["protocolVersion"] == "2024-11-05"
+
+
+async def test_a_legacy_session_ends_with_its_stream(base_url: str) -> None:
+    async with httpx2.AsyncClient(timeout=10) as http:
+        async with http.stream("GET", base_url + "/sse", headers={"accept": "text/event-stream"}) as r:
+            events = iter_events(r)
+            endpoint = (await anext(events)).data
+        await anyio.sleep(0.2)
+        post = await http.post(base_url + endpoint, json=init_request("2024-11-05"), headers=POST_HEADERS)
+    assert post.status_code == 404
+    assert post.json()["error"]["code"] == -32600
+
+
+async def test_session_ids_are_random_visible_ascii(mcp_url: str) -> None:
+    import re
+
+    async with httpx2.AsyncClient(timeout=10) as http:
+        ids = {await initialize(http, mcp_url) for _ in range(5)}
+    assert len(ids) == 5
+    for session_id in ids:
+        assert re.fullmatch(r"[\x21-\x7e]{32,}", session_id), session_id
