@@ -79,3 +79,19 @@ def test_a_bad_app_spec_is_a_one_line_error() -> None:
     assert proc.returncode != 0
     assert "has no attribute 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_serve_a_lowlevel_server_object() -> None:
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    with mcp_sse("serve", "--app", "tests/lowlevel_server.py:server", "--port", "0") as url:
+        async with streamable_http_client(url) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                assert [t.name for t in (await session.list_tools()).tools] == ["progress"]
+                result = await session.call_tool("progress", {"n": 50}, progress_callback=on_progress)
+    assert result.content[0].text == "sent 50"  # type: ignore[union-attr]
+    assert progress == [float(i) for i in range(1, 51)]
