@@ -1,0 +1,150 @@
+"""The client's decisions, kept apart from its I/O: which era, when to fall back, how long to wait,
+which id to resume from, which events are duplicates, which requests may be sent again.
+
+Nothing here touches a socket or a clock: time comes in as numbers and randomness as an object,
+so every decision is tested without a network.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+from mcp_sse.client.policy import ReconnectPolicy
+from mcp_sse.wire import eras
+
+Era = Literal["streamable-http", "sse"]
+
+
+class Backoff:
+    """Waits between reconnection attempts: exponential, full jitter, capped, within a time budget."""
+
+    def __init__(self, policy: ReconnectPolicy, rng: random.Random | None = None) -> None:
+        self.policy = policy
+        self.rng = rng or random.Random()
+        self.attempt = 0
+        self.started: float | None = None
+
+    def next_delay(self, now: float, server_retry_ms: int | None = None) -> float | None:
+        """Seconds to wait before the next attempt, or None once the budget is spent."""
+        if self.started is None:
+            self.started = now
+        elapsed = now - self.started
+        if elapsed >= self.policy.budget:
+            return None
+        if server_retry_ms is not None:
+            delay = server_retry_ms / 1000
+        else:
+            ceiling = min(self.policy.max_delay, self.policy.initial_delay * self.policy.multiplier**self.attempt)
+            delay = self.rng.uniform(0, ceiling) if self.policy.jitter else ceiling
+        self.attempt += 1
+        return min(delay, max(0.0, self.policy.budget - elapsed))
+
+    def reset(self) -> None:
+        """A connection worked: the next failure starts from the smallest wait and a fresh budget."""
+        self.attempt = 0
+        self.started = None
+
+
+def should_fall_back_to_sse(status: int, requested_version: str | None) -> bool:
+    """Whether a failed POST initialize means "try HTTP+SSE" (SPEC item 89).
+
+    2025-11-25 falls back only on 400, 404 and 405; earlier versions on any 4xx. 401 and 403 are
+    authorization problems at every version, never a reason to downgrade the transport.
+    """
+    if status in (401, 403):
+        return False
+    if requested_version in (eras.V2025_11,) or requested_version is None:
+        return status in (400, 404, 405)
+    return 400 <= status < 500
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class EraCache:
+    """What each origin turned out to speak, so the next connection skips the probe (SPEC item 90)."""
+
+    def __init__(self) -> None:
+        self._eras: dict[str, Era] = {}
+
+    def get(self, url: str) -> Era | None:
+        return self._eras.get(origin_of(url))
+
+    def remember(self, url: str, era: Era) -> None:
+        self._eras[origin_of(url)] = era
+
+    def forget(self, url: str) -> None:
+        self._eras.pop(origin_of(url), None)
+
+
+ERA_CACHE = EraCache()
+
+
+def resolve_endpoint(sse_url: str, endpoint: str) -> str:
+    """The POST URL an ``endpoint`` event names, relative to the SSE URL; another origin is refused."""
+    resolved = urljoin(sse_url, endpoint.strip())
+    if origin_of(resolved) != origin_of(sse_url):
+        raise ValueError(f"endpoint {endpoint!r} is on another origin than {sse_url!r}")
+    return resolved
+
+
+class Cursor:
+    """The resume position of one stream and the ids already delivered from it.
+
+    Ids are remembered (a bounded window) so that an event replayed twice is delivered once;
+    an empty ``id:`` resets the position, so nothing stale is sent as ``Last-Event-ID``.
+    """
+
+    def __init__(self, last_event_id: str | None = None, window: int = 4096) -> None:
+        self.last_event_id = last_event_id
+        self.retry_ms: int | None = None  # the server's latest ``retry``: it replaces the next wait
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._window = window
+
+    def see(self, event_id: str) -> bool:
+        """Record an event's id; False when it was delivered before (drop it)."""
+        if not event_id:
+            self.last_event_id = None
+            return True
+        self.last_event_id = event_id
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > self._window:
+            self._seen.popitem(last=False)
+        return True
+
+
+@dataclass
+class RetryRules:
+    """Which requests may be sent again when a break may have let the server run them once already."""
+
+    policy: ReconnectPolicy
+    safe_tools: set[str] = field(default_factory=set)
+
+    def learn_tools(self, result: Any) -> None:
+        """Read a ``tools/list`` result: tools annotated idempotent or read-only are safe to resend."""
+        if not self.policy.trust_tool_annotations or not isinstance(result, dict):
+            return
+        for tool in result.get("tools") or ():
+            if not isinstance(tool, dict):
+                continue
+            hints = tool.get("annotations") or {}
+            if isinstance(hints, dict) and (hints.get("idempotentHint") or hints.get("readOnlyHint")):
+                self.safe_tools.add(str(tool.get("name")))
+
+    def is_safe(self, request: dict[str, Any]) -> bool:
+        method = request.get("method")
+        if method in self.policy.retry_methods:
+            return True
+        if method == "tools/call":
+            params = request.get("params") or {}
+            name = params.get("name") if isinstance(params, dict) else None
+            return name in self.policy.retry_tools or name in self.safe_tools
+        return False
