@@ -95,3 +95,59 @@ async def test_serve_a_lowlevel_server_object() -> None:
                 result = await session.call_tool("progress", {"n": 50}, progress_callback=on_progress)
     assert result.content[0].text == "sent 50"  # type: ignore[union-attr]
     assert progress == [float(i) for i in range(1, 51)]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_sse", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def served_url() -> Iterator[str]:
+    with mcp_sse("serve", "--app", "tests/servers.py:build_test_server", "--port", "0") as url:
+        yield url
+
+
+def test_call_prints_the_result_and_shows_progress_and_logs(served_url: str) -> None:
+    done = run_cli("call", served_url, "count", "--arg", "to=30")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "counted to 30"
+    assert "30/30" in done.stderr, "the progress bar reached the total"
+    logged = run_cli("call", served_url, "shout", "--arg", "text=123")
+    assert logged.returncode == 0, logged.stderr
+    assert logged.stdout.strip() == "123", "a string argument stays a string even when it looks like a number"
+    assert "shouting 123" in logged.stderr
+
+
+def test_call_json_and_transports(served_url: str) -> None:
+    import json
+
+    for transport, url in [("streamable-http", served_url), ("sse", served_url.replace("/mcp", "/sse"))]:
+        done = run_cli("call", url, "echo", "--arg", "text=hi", "--json", "--transport", transport)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["content"][0]["text"] == "hi"
+
+
+def test_tools_lists_the_tools(served_url: str) -> None:
+    done = run_cli("tools", served_url)
+    assert done.returncode == 0, done.stderr
+    assert "count(to, delay_ms)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["call", "{url}", "nope"], "the server has no tool 'nope'"),
+        (["call", "{url}", "count", "--arg", "to=many"], "--arg to='many' is not a valid integer"),
+        (["call", "{url}", "count", "--arg", "oops"], "is not key=value"),
+        (["call", "http://127.0.0.1:9/mcp", "echo", "--retry-budget", "1"], "cannot connect"),
+    ],
+    ids=["unknown tool", "bad integer", "bad pair", "nothing listening"],
+)
+def test_failures_are_one_line_and_non_zero(served_url: str, args: list[str], reason: str) -> None:
+    done = run_cli(*[a.format(url=served_url) for a in args])
+    assert done.returncode != 0
+    assert reason in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -78,3 +78,75 @@ def demo_command(host: str, port: int, log_level: str, **config: Any) -> None:
     from mcp_sse.demo.server import build_demo_server
 
     _run(build_demo_server(), host, port, log_level, "mcp-sse demo", **config)
+
+
+def _client_options(fn: Any) -> Any:
+    fn = click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")(fn)
+    fn = click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")(fn)
+    fn = click.option(
+        "--transport",
+        type=click.Choice(["auto", "streamable-http", "sse"]),
+        default="auto",
+        show_default=True,
+        help="Which HTTP transport; auto probes Streamable HTTP and falls back to HTTP+SSE.",
+    )(fn)
+    fn = click.option(
+        "--retry-budget", default=30.0, show_default=True, help="Seconds to keep reconnecting before giving up."
+    )(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(fn)
+    return fn
+
+
+def _client_command(run: Any, *args: Any) -> None:
+    """Run a client command; any failure becomes one line on stderr and a non-zero exit."""
+    from mcp.shared.exceptions import MCPError
+
+    from mcp_sse.cli.client_commands import CommandFailed
+
+    try:
+        code = run(*args)
+    except Exception as exc:
+        leaves = _leaves(exc)
+        failed = [e for e in leaves if isinstance(e, CommandFailed | MCPError)]
+        if failed:
+            reason = failed[0].error.message if isinstance(failed[0], MCPError) else str(failed[0])
+            click.echo(f"error: {reason}", err=True)
+            sys.exit(1)
+        click.echo("error: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves), err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (possibly nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+@main.command("call")
+@click.argument("url")
+@click.argument("tool")
+@click.option("--arg", "pairs", multiple=True, help="A tool argument key=value (repeatable); typed by the schema.")
+@_client_options
+def call_command(
+    url: str, tool: str, pairs: tuple[str, ...], header: tuple[str, ...], bearer: str | None, **options: Any
+) -> None:
+    """Call TOOL on the MCP server at URL, showing progress and logs as they stream."""
+    from mcp_sse.cli.client_commands import parse_headers, run_call
+
+    headers = parse_headers(header, bearer)
+    _client_command(
+        run_call, url, tool, pairs, options["as_json"], headers, options["transport"], options["retry_budget"]
+    )
+
+
+@main.command("tools")
+@click.argument("url")
+@_client_options
+def tools_command(url: str, header: tuple[str, ...], bearer: str | None, **options: Any) -> None:
+    """List the tools of the MCP server at URL."""
+    from mcp_sse.cli.client_commands import parse_headers, run_tools
+
+    headers = parse_headers(header, bearer)
+    _client_command(run_tools, url, options["as_json"], headers, options["transport"], options["retry_budget"])

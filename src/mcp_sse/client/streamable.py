@@ -208,6 +208,7 @@ class StreamableHTTPClient:
         if token:
             pending.cursor = Cursor(token)
         resume = token is not None
+        first_failure: str | None = None
         while True:
             session_before = self.session_id
             try:
@@ -229,6 +230,7 @@ class StreamableHTTPClient:
                 pending.cursor = Cursor()
                 backoff.reset()
             except StreamBroken as broken:
+                first_failure = first_failure or broken.reason
                 if pending.cursor.last_event_id is not None:
                     resume = True
                 elif not broken.maybe_received or pending.safe:
@@ -241,7 +243,8 @@ class StreamableHTTPClient:
                 delay = backoff.next_delay(anyio.current_time(), pending.cursor.retry_ms)
                 if delay is None:
                     raise GiveUp(
-                        f"gave up after {self.policy.budget:g}s of failed reconnection attempts: {broken.reason}"
+                        f"gave up after {self.policy.budget:g}s of failed reconnection attempts "
+                        f"(first failure: {first_failure}; last: {broken.reason})"
                     ) from None
                 self.stats.reconnects += 1
                 logger.info("request %r: %s; retrying in %.2fs", pending.id, broken.reason, delay)

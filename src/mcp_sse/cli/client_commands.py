@@ -1,0 +1,156 @@
+"""``mcp-sse call`` and ``mcp-sse tools``: our client transport, for a person at a terminal.
+
+Progress goes to a progress bar and logs to lines on stderr, so stdout holds only the result.
+A failure is one line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import click
+import mcp_types as types
+from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mcp_sse.client import ClientStats, ReconnectPolicy, connect
+
+stderr = Console(stderr=True)
+
+
+class CommandFailed(Exception):
+    """A one-line reason to exit non-zero."""
+
+
+def parse_headers(header: tuple[str, ...], bearer: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME: VALUE", param_hint="--header")
+        headers[name.strip()] = value.strip()
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return headers
+
+
+def coerce_arguments(pairs: tuple[str, ...], schema: dict[str, Any] | None) -> dict[str, Any]:
+    """``key=value`` pairs typed by the tool's input schema (JSON when the schema does not say)."""
+    properties = (schema or {}).get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CommandFailed(f"--arg {pair!r} is not key=value")
+        kind = (properties.get(key) or {}).get("type")
+        arguments[key] = _coerce(key, raw, kind)
+    return arguments
+
+
+def _coerce(key: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind == "string":
+            return raw
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+        if kind == "boolean":
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1", "yes")
+        return json.loads(raw)
+    except ValueError:
+        if kind in (None, "object", "array") and kind is None:
+            return raw
+        raise CommandFailed(f"--arg {key}={raw!r} is not a valid {kind}") from None
+
+
+async def _with_session(
+    url: str,
+    headers: dict[str, str],
+    transport: str,
+    budget: float,
+    body: Callable[[ClientSession, ClientStats], Awaitable[int]],
+) -> int:
+    stats = ClientStats()
+    policy = ReconnectPolicy(budget=budget)
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        data = params.data if isinstance(params.data, str) else json.dumps(params.data)
+        stderr.print(f"[dim]{params.level}[/dim] {data}", highlight=False, markup=True)
+
+    try:
+        async with connect(url, headers=headers, transport=transport, policy=policy, stats=stats) as (read, write):  # type: ignore[arg-type]
+            async with ClientSession(read, write, logging_callback=on_log) as session:
+                await session.initialize()
+                return await body(session, stats)
+    except MCPError as exc:
+        raise CommandFailed(str(exc.error.message)) from None
+
+
+def run_call(
+    url: str,
+    tool: str,
+    pairs: tuple[str, ...],
+    as_json: bool,
+    headers: dict[str, str],
+    transport: str,
+    budget: float,
+) -> int:
+    async def body(session: ClientSession, stats: ClientStats) -> int:
+        listed = await session.list_tools()
+        match = next((t for t in listed.tools if t.name == tool), None)
+        if match is None:
+            names = ", ".join(t.name for t in listed.tools) or "none"
+            raise CommandFailed(f"the server has no tool {tool!r} (it has: {names})")
+        arguments = coerce_arguments(pairs, match.input_schema)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=stderr, transient=False) as bar:
+            task = bar.add_task(tool, total=None)
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                bar.update(task, completed=progress, total=total, description=message or tool)
+
+            result = await session.call_tool(tool, arguments, progress_callback=on_progress)
+        if stats.resumes or stats.reinitializations:
+            stderr.print(
+                f"reconnected {stats.reconnects} time(s), resumed {stats.resumes} time(s) "
+                f"(last after event {stats.last_resume_event_id}), {stats.duplicates_dropped} duplicate(s) dropped"
+            )
+        if as_json:
+            click.echo(result.model_dump_json(by_alias=True, exclude_none=True))
+        else:
+            for item in result.content:
+                click.echo(item.text if isinstance(item, types.TextContent) else item.model_dump_json(by_alias=True))
+        if result.is_error:
+            raise CommandFailed(_first_text(result) or "the tool reported an error")
+        return 0
+
+    return anyio.run(_with_session, url, headers, transport, budget, body)
+
+
+def run_tools(url: str, as_json: bool, headers: dict[str, str], transport: str, budget: float) -> int:
+    async def body(session: ClientSession, stats: ClientStats) -> int:
+        listed = await session.list_tools()
+        if as_json:
+            click.echo(listed.model_dump_json(by_alias=True, exclude_none=True))
+            return 0
+        for tool in listed.tools:
+            params = ", ".join((tool.input_schema.get("properties") or {}).keys())
+            click.echo(f"{tool.name}({params})" + (f"  {tool.description.splitlines()[0]}" if tool.description else ""))
+        return 0
+
+    return anyio.run(_with_session, url, headers, transport, budget, body)
+
+
+def _first_text(result: types.CallToolResult) -> str | None:
+    for item in result.content:
+        if isinstance(item, types.TextContent):
+            return item.text
+    return None

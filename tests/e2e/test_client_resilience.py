@@ -1,0 +1,127 @@
+"""What our client survives: connections cut at random byte offsets, a server restart that loses
+the session, a long silent tool, and a server that stops answering."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import anyio
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.shared.exceptions import MCPError
+
+from mcp_sse import ServerConfig, create_app
+from mcp_sse.client import ClientStats, ReconnectPolicy, connect
+from tests.proxy import TCPProxy
+from tests.servers import build_test_server, run_server
+
+pytestmark = pytest.mark.anyio
+
+CHAOS_SEED = int(os.environ.get("MCP_SSE_CHAOS_SEED", "20261124"))
+
+
+@pytest.fixture(scope="module")
+def fast_retry_server() -> Iterator[str]:
+    """Our server with a short ``retry`` so that tens of reconnections take seconds, not minutes."""
+    with run_server(create_app(build_test_server(), ServerConfig(retry_ms=20, keepalive_interval=1.0))) as url:
+        yield url
+
+
+def no_keepalive_client() -> httpx2.AsyncClient:
+    """One TCP connection per request, so each cut lands inside exactly one HTTP exchange."""
+    limits = httpx2.Limits(max_keepalive_connections=0)
+    return httpx2.AsyncClient(limits=limits, timeout=httpx2.Timeout(10, read=None))
+
+
+async def test_chaos_cuts_lose_nothing_and_duplicate_nothing(fast_retry_server: str) -> None:
+    port = int(fast_retry_server.rsplit(":", 1)[1])
+    proxy = TCPProxy(port, seed=CHAOS_SEED, cuts_wanted=25)
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    stats = ClientStats()
+    async with proxy.running(), no_keepalive_client() as http:
+        url = f"http://127.0.0.1:{proxy.port}/mcp"
+        async with connect(url, http_client=http, stats=stats, transport="streamable-http") as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                with anyio.fail_after(120):
+                    result = await session.call_tool("count", {"to": 10_000}, progress_callback=on_progress)
+    assert proxy.cuts >= 20, f"seed {CHAOS_SEED}: only {proxy.cuts} cuts happened"
+    assert not result.is_error, f"seed {CHAOS_SEED}: {result}"
+    assert result.content[0].text == "counted to 10000"  # type: ignore[union-attr]
+    assert len(progress) == 10_000, f"seed {CHAOS_SEED}: {len(progress)} notifications"
+    assert progress == [float(i) for i in range(1, 10_001)], f"seed {CHAOS_SEED}: out of order or duplicated"
+    assert stats.resumes >= 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_server_restart_is_invisible_to_the_caller() -> None:
+    port = free_port()
+    stats = ClientStats()
+    url = f"http://127.0.0.1:{port}/mcp"
+    policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.5, budget=20)
+    server = run_server(create_app(build_test_server()), port=port)
+    server.__enter__()
+    try:
+        async with connect(url, policy=policy, stats=stats) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                assert (await session.call_tool("echo", {"text": "before"})).content[0].text == "before"  # type: ignore[union-attr]
+                server.__exit__(None, None, None)  # the in-memory sessions die with it
+                server = run_server(create_app(build_test_server()), port=port)
+                server.__enter__()
+                result = await session.call_tool("echo", {"text": "after"})
+                assert not result.is_error
+                assert result.content[0].text == "after"  # type: ignore[union-attr]
+    finally:
+        server.__exit__(None, None, None)
+    assert stats.reinitializations == 1
+
+
+async def test_a_tool_silent_for_60_seconds_completes_on_keepalives() -> None:
+    """Default settings on both sides: 15 s keepalives from the server, 60 s idle timeout in the client."""
+    with run_server(create_app(build_test_server())) as base:
+        async with connect(base + "/mcp") as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                with anyio.fail_after(90):
+                    result = await session.call_tool("wait", {"seconds": 61})
+    assert result.content[0].text == "waited 61.0"  # type: ignore[union-attr]
+
+
+async def test_a_server_that_stops_answering_is_detected_with_a_clear_error(fast_retry_server: str) -> None:
+    port = int(fast_retry_server.rsplit(":", 1)[1])
+    proxy = TCPProxy(port)
+    policy = ReconnectPolicy(idle_timeout=1.0, response_timeout=1.0, budget=2.0, initial_delay=0.1, max_delay=0.2)
+    progress: list[float] = []
+    went_dark = anyio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+        if len(progress) == 3:
+            proxy.mode = "blackhole"  # mid-call: the server keeps its connections but says nothing more
+            went_dark.set()
+
+    async with proxy.running():
+        url = f"http://127.0.0.1:{proxy.port}/mcp"
+        async with connect(url, policy=policy) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                with pytest.raises(MCPError) as failure, anyio.fail_after(15):
+                    await session.call_tool("count", {"to": 100, "delay_ms": 50}, progress_callback=on_progress)
+                assert went_dark.is_set()
+    message = str(failure.value)
+    assert "no data from the server for 1s (idle timeout" in message, message
+    assert "gave up after 2s" in message, message
+    assert progress == [1.0, 2.0, 3.0]
