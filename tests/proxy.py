@@ -33,6 +33,13 @@ class TCPProxy:
         self.cuts = 0
         self.connections = 0
         self.port = 0
+        self._open: set[anyio.CancelScope] = set()
+
+    def cut_all(self) -> None:
+        """Drop every open connection now, as a crashing proxy or network would."""
+        for scope in list(self._open):
+            scope.cancel()
+        self.cuts += len(self._open)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[TCPProxy]:
@@ -53,8 +60,10 @@ class TCPProxy:
         try:
             async with client, await anyio.connect_tcp("127.0.0.1", self.target_port) as upstream:
                 async with anyio.create_task_group() as tg:
+                    self._open.add(tg.cancel_scope)
                     tg.start_soon(self._pipe, client, upstream, None, tg.cancel_scope)
                     tg.start_soon(self._pipe, upstream, client, cut_at, tg.cancel_scope)
+                self._open.discard(tg.cancel_scope)
         except (OSError, anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
             pass
 

@@ -69,6 +69,13 @@ def build_test_server() -> MCPServer:
         return f"{answer.action}: {answer.data.name if answer.data else None}"
 
     @server.tool()
+    async def header(name: str, ctx: Context | None = None) -> str:
+        """The value of an HTTP header of the request that carried this call."""
+        assert ctx is not None
+        headers = ctx.request_context.request.headers  # type: ignore[union-attr]
+        return str(headers.get(name, "<absent>"))
+
+    @server.tool()
     async def announce(ctx: Context | None = None) -> str:
         """A notification related to no request: it belongs on the standalone GET stream."""
         assert ctx is not None
