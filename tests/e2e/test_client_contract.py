@@ -79,7 +79,7 @@ async def test_resumption_tokens_are_reported_and_honoured(mcp_url: str) -> None
 
 
 async def lost_session_mid_call(policy: ReconnectPolicy) -> tuple[types.CallToolResult | MCPError, ClientStats]:
-    """Start a 3 s call (longer than the 1 s graceful shutdown), restart the server under it (its sessions die), see what the caller gets."""
+    """Start a 3 s call (longer than the 1 s graceful shutdown), restart the server under it: its sessions die."""
     port = free_port()
     stats = ClientStats()
     server = run_server(create_app(build_test_server()), port=port)

@@ -56,6 +56,8 @@ def _run(server: Any, host: str, port: int, log_level: str, title: str, **config
         allowed_origins=tuple(config["allowed_origins"]),
     )
     app = create_app(server, cfg)
+    # MCPServer() configures the root logger at INFO; the user's --log-level decides for our own logs.
+    logging.getLogger("mcp_sse").setLevel(log_level.upper())
     serve(app, host, port, on_ready=_announce(cfg.path, title), log_level=log_level)
 
 
