@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -118,3 +122,30 @@ def run_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def mcp_sse(*args: str) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_sse", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if match := re.search(r"Streamable HTTP: (http://\S+)", line):
+                yield match.group(1)
+                break
+        else:
+            raise AssertionError("no URL printed:\n" + "".join(lines))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

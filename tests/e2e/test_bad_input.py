@@ -122,7 +122,7 @@ def check(response: httpx2.Response, bad: Bad) -> None:
 async def test_each_rejection_is_a_status_and_a_jsonrpc_error(small_body_url: str, bad: Bad) -> None:
     async with httpx2.AsyncClient(timeout=10) as http:
         version = "2025-03-26" if bad.version == "2025-03-26" else "2025-11-25"
-        session_id = await initialize(http, small_body_url + "/mcp", version)
+        session_id = await initialize(http, small_body_url + "/mcp", version)  # the era is the negotiated one
         response = await send_bad(http, small_body_url, bad, session_id)
         check(response, bad)
         # The session that saw the bad request still works.
@@ -153,7 +153,7 @@ async def test_a_running_stream_loses_nothing_while_bad_requests_arrive(small_bo
             results.append(await good_client(done))
 
         tg.start_soon(run_good)
-        session_id = await initialize(http, small_body_url + "/mcp", "2025-03-26")
+        session_id = await initialize(http, small_body_url + "/mcp")
         for bad in BAD_REQUESTS:
             check(await send_bad(http, small_body_url, bad, session_id), bad)
     assert results and not results[0].is_error

@@ -253,3 +253,18 @@ async def test_session_ids_are_random_visible_ascii(mcp_url: str) -> None:
     assert len(ids) == 5
     for session_id in ids:
         assert re.fullmatch(r"[\x21-\x7e]{32,}", session_id), session_id
+
+
+async def test_priming_follows_the_negotiated_version_not_the_header(mcp_url: str) -> None:
+    """The conformance suite sends ``MCP-Protocol-Version: 2025-03-26`` on a 2025-11-25 session."""
+    async with httpx2.AsyncClient(timeout=10) as http:
+        session_id = await initialize(http, mcp_url, "2025-11-25")
+        headers = session_headers(session_id, "2025-03-26")
+        async with http.stream("POST", mcp_url, json=call(1, "echo", {"text": "x"}, False), headers=headers) as r:
+            events = [e async for e in iter_events(r)]
+        assert events[0].data == "" and events[0].id.endswith("-0"), "a priming event first"
+        old_session = await initialize(http, mcp_url, "2025-06-18")
+        headers = session_headers(old_session, "2025-11-25")
+        async with http.stream("POST", mcp_url, json=call(1, "echo", {"text": "x"}, False), headers=headers) as r:
+            events = [e async for e in iter_events(r)]
+        assert all(e.data for e in events), "never an empty event for a client that negotiated 2025-06-18"

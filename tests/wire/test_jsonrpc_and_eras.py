@@ -85,6 +85,7 @@ def test_era_rules() -> None:
     assert eras.negotiate("2025-06-18") == "2025-06-18"
     assert eras.negotiate("2099-01-01") == "2025-11-25"
     assert eras.negotiate(None) == "2025-11-25"
-    assert eras.effective_version("2025-06-18", "2025-11-25") == "2025-06-18"
+    assert eras.effective_version("2025-03-26", "2025-11-25") == "2025-11-25", "the negotiated version decides"
+    assert eras.effective_version("2025-06-18", None) == "2025-06-18"
     assert eras.effective_version(None, "2025-11-25") == "2025-11-25"
     assert eras.effective_version(None, None) == "2025-03-26"

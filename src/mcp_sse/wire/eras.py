@@ -47,12 +47,16 @@ def negotiate(requested: object) -> str:
 
 
 def effective_version(header: str | None, negotiated: str | None) -> str:
-    """The version a request speaks: its header, else what the session negotiated, else 2025-03-26.
+    """The version whose rules a request follows: the session's negotiated one, else the header's,
+    else 2025-03-26 (SPEC item 26).
 
-    The header is validated by the caller first (``is_supported``); SPEC item 26.
+    The negotiated version wins over the header because what it protects is the client's parser:
+    a client that negotiated 2025-11-25 understands priming events whatever its header says (the
+    conformance suite sends 2025-03-26 headers on such sessions and expects priming), and one that
+    negotiated an older version must never get them. The header is still validated by the caller.
     """
-    if header is not None:
-        return header
     if negotiated is not None:
         return negotiated
+    if header is not None:
+        return header
     return DEFAULT_VERSION_WHEN_ABSENT
