@@ -142,3 +142,34 @@ async def test_legacy_stream_drop_opens_a_new_session(base_url: str) -> None:
                         await anyio.sleep(0.05)
                 assert (await session.call_tool("echo", {"text": "two"})).content[0].text == "two"  # type: ignore[union-attr]
     assert stats.reconnects >= 1
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["not safe", "safe"])
+async def test_legacy_call_in_flight_when_the_stream_drops(base_url: str, safe: bool) -> None:
+    port = int(base_url.rsplit(":", 1)[1])
+    proxy = TCPProxy(port)
+    retry_tools = frozenset({"wait"}) if safe else frozenset()
+    policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, retry_tools=retry_tools)
+    outcome: types.CallToolResult | MCPError
+    async with proxy.running():
+        url = f"http://127.0.0.1:{proxy.port}/sse"
+        async with connect(url, transport="sse", policy=policy) as (read, write):
+            async with ClientSession(read, write) as session, anyio.create_task_group() as tg:
+                await session.initialize()
+
+                async def cut_soon() -> None:
+                    await anyio.sleep(0.3)
+                    proxy.cut_all()
+
+                tg.start_soon(cut_soon)
+                try:
+                    with anyio.fail_after(15):
+                        outcome = await session.call_tool("wait", {"seconds": 0.6})
+                except MCPError as exc:
+                    outcome = exc
+    if safe:
+        assert isinstance(outcome, types.CallToolResult), outcome
+        assert outcome.content[0].text == "waited 0.6"  # type: ignore[union-attr]
+    else:
+        assert isinstance(outcome, MCPError), outcome
+        assert "not marked safe to retry" in outcome.error.message

@@ -55,6 +55,7 @@ class LegacySSEClient:
         self._internal_results: dict[RequestId, dict[str, Any]] = {}
         self._task_group: TaskGroup | None = None
         self._generation = 0
+        self._lost: list[Pending] = []
 
     async def run(self, from_session: FromSession, first: SessionMessage | None = None) -> None:
         async with anyio.create_task_group() as tg:
@@ -79,8 +80,10 @@ class LegacySSEClient:
             self.initialized_sent = True
         await self._post(obj)
 
-    async def _post(self, obj: dict[str, Any]) -> None:
-        await self._ready.wait()
+    async def _post(self, obj: dict[str, Any], *, before_ready: bool = False) -> None:
+        """POST to the current endpoint; everything but the re-initialize waits until the session is ready."""
+        if not before_ready:
+            await self._ready.wait()
         assert self.endpoint is not None
         try:
             with anyio.fail_after(self.policy.response_timeout):
@@ -117,6 +120,9 @@ class LegacySSEClient:
                 reason = f"the SSE stream broke: {exc!r}"
             self._ready = anyio.Event()
             self.endpoint = None
+            # What was in flight when the stream dropped; what the session sends from now on waits
+            # for the new session instead.
+            self._lost = [p for p in self.pending.values() if p.method != "initialize"]
             delay = backoff.next_delay(anyio.current_time())
             if delay is None:
                 for pending in list(self.pending.values()):
@@ -147,27 +153,30 @@ class LegacySSEClient:
                     await self._incoming(orjson.loads(event.data))
 
     async def _on_new_session(self, generation: int) -> None:
-        """A fresh stream: the first one just opens; a later one re-initializes and resends."""
+        """A fresh stream: the first one just opens; a later one re-initializes, then settles what was lost."""
         if generation == 1 or self.init_request is None:
             self._ready.set()
             return
         request = dict(self.init_request, id=f"mcp-sse-reinitialize-{generation}")
         done = self._internal[request["id"]] = anyio.Event()
-        self._ready.set()
-        await self._post(request)
+        await self._post(request, before_ready=True)
         with anyio.move_on_after(self.policy.response_timeout):
             await done.wait()
         result = self._internal_results.pop(request["id"], None)
         self._internal.pop(request["id"], None)
+        lost, self._lost = self._lost, []
         if result is None or "result" not in result:
             logger.warning("re-initialize on the new HTTP+SSE session failed: %s", result)
+            for pending in lost:
+                await self._fail(pending, "the HTTP+SSE stream dropped and a new session could not be initialized")
             return
-        self.stats.reinitializations += 1
         if self.initialized_sent:
-            await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        for pending in list(self.pending.values()):
-            if pending.method == "initialize":
-                continue
+            await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, before_ready=True)
+        self.stats.reinitializations += 1
+        self._ready.set()
+        for pending in lost:
+            if pending.id not in self.pending:
+                continue  # answered before the drop was noticed
             if pending.safe:
                 await self._post(pending.request)
             else:
