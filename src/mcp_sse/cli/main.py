@@ -61,16 +61,50 @@ def _run(server: Any, host: str, port: int, log_level: str, title: str, **config
     serve(app, host, port, on_ready=_announce(cfg.path, title), log_level=log_level)
 
 
-@main.command("serve")
-@click.option("--app", "app_spec", required=True, help="FILE.py:ATTR or module:ATTR naming an mcp server.")
+@main.command("serve", context_settings={"allow_interspersed_args": False})
+@click.option("--app", "app_spec", default=None, help="FILE.py:ATTR or module:ATTR naming an mcp server (in-process).")
+@click.option("--shared", is_flag=True, help="With a command: one server process for all sessions (ids remapped).")
+@click.option("--env", "env_pairs", multiple=True, help="With a command: K=V added to its environment (repeatable).")
+@click.option("--cwd", default=None, help="With a command: its working directory.")
 @_server_options
-def serve_command(app_spec: str, host: str, port: int, log_level: str, **config: Any) -> None:
-    """Serve an official-SDK server (Server or MCPServer) over Streamable HTTP and HTTP+SSE."""
-    try:
-        server = load_target(app_spec)
-    except LoadError as exc:
-        raise click.ClickException(str(exc)) from None
-    _run(server, host, port, log_level, f"mcp-sse serving {app_spec}", **config)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def serve_command(
+    app_spec: str | None,
+    shared: bool,
+    env_pairs: tuple[str, ...],
+    cwd: str | None,
+    command: tuple[str, ...],
+    host: str,
+    port: int,
+    log_level: str,
+    **config: Any,
+) -> None:
+    """Serve an MCP server over Streamable HTTP and HTTP+SSE.
+
+    Either an official-SDK server in-process (--app), or any stdio MCP server given as a command
+    after --, e.g. ``mcp-sse serve -- npx -y @modelcontextprotocol/server-everything``.
+    """
+    if (app_spec is None) == (not command):
+        raise click.UsageError("give either --app FILE.py:ATTR or a stdio server command after --")
+    if app_spec is not None:
+        try:
+            server: Any = load_target(app_spec)
+        except LoadError as exc:
+            raise click.ClickException(str(exc)) from None
+        title = f"mcp-sse serving {app_spec}"
+    else:
+        from mcp_sse.upstream.stdio import SharedStdioUpstream, StdioUpstream, stdio_command
+
+        env: dict[str, str] = {}
+        for pair in env_pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"{pair!r} is not K=V", param_hint="--env")
+            env[key] = value
+        stdio = stdio_command(command, env, cwd)
+        server = SharedStdioUpstream(stdio) if shared else StdioUpstream(stdio)
+        title = f"mcp-sse serving `{stdio}`" + (" (one shared process)" if shared else " (one process per session)")
+    _run(server, host, port, log_level, title, **config)
 
 
 @main.command("demo")
