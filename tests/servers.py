@@ -72,6 +72,15 @@ def build_test_server() -> MCPServer:
         answer = await ctx.elicit(question, Answer)
         return f"{answer.action}: {answer.data.name if answer.data else None}"
 
+    @server.tool(annotations=types.ToolAnnotations(read_only_hint=True))
+    async def lookup(n: int = 50, delay_ms: int = 10, ctx: Context | None = None) -> str:
+        """Like count, but annotated read-only: a client may safely send it again."""
+        assert ctx is not None
+        for step in range(1, n + 1):
+            await ctx.report_progress(step, n)
+            await anyio.sleep(delay_ms / 1000)
+        return f"looked up {n}"
+
     @server.tool()
     async def header(name: str, ctx: Context | None = None) -> str:
         """The value of an HTTP header of the request that carried this call."""

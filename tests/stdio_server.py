@@ -39,6 +39,12 @@ def main() -> None:
         return "slept"
 
     @server.tool()
+    async def environment(name: str) -> str:
+        """An environment variable and the working directory; also says hello on stderr."""
+        print(f"environment asked for {name}", file=sys.stderr, flush=True)
+        return f"{os.environ.get(name)} in {os.getcwd()}"
+
+    @server.tool()
     async def whoami() -> str:
         """This process's id: tells a shared child from per-session ones."""
         return str(os.getpid())

@@ -124,3 +124,28 @@ async def test_a_crashing_child_fails_the_call_and_the_next_session_works(gatewa
         async with ClientSession(read, write) as session:
             await session.initialize()
             assert text(await session.call_tool("echo", {"text": "next"})) == "next"
+
+
+async def test_env_cwd_and_stderr_logged_with_the_session(tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, read line by line below
+        [sys.executable, "-m", "mcp_sse", "serve", "--port", "0", "--log-level", "info", "--env", "GREETING=hej",
+         "--cwd", str(tmp_path), "--", *STDIO_SERVER],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if match := re.search(r"Streamable HTTP: (\S+)", line):
+                url = match.group(1)
+                break
+        async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            assert text(await session.call_tool("environment", {"name": "GREETING"})) == f"hej in {tmp_path}"
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0]
+    assert re.search(r"session \S+ stderr: environment asked for GREETING", output), output

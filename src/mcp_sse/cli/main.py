@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -186,3 +186,57 @@ def tools_command(url: str, header: tuple[str, ...], bearer: str | None, **optio
 
     headers = parse_headers(header, bearer)
     _client_command(run_tools, url, options["as_json"], headers, options["transport"], options["retry_budget"])
+
+
+@main.command("connect")
+@click.argument("url")
+@click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")
+@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")
+@click.option("--transport", type=click.Choice(["auto", "streamable-http", "sse"]), default="auto", show_default=True)
+@click.option("--retry-budget", default=300.0, show_default=True, help="Seconds to keep reconnecting a stream.")
+@click.option("--log-level", default="warning", show_default=True, help="Log level (logs go to stderr).")
+def connect_command(
+    url: str, header: tuple[str, ...], bearer: str | None, transport: str, retry_budget: float, log_level: str
+) -> None:
+    """Bring the remote MCP server at URL to a host that only speaks stdio."""
+    import anyio
+
+    from mcp_sse.cli.bridge import bridge
+    from mcp_sse.cli.client_commands import parse_headers
+    from mcp_sse.client.connect import Transport
+    from mcp_sse.client.policy import ReconnectPolicy
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    headers = parse_headers(header, bearer)
+    anyio.run(bridge, url, headers, cast(Transport, transport), ReconnectPolicy(budget=retry_budget))
+
+
+@main.command("proxy")
+@click.argument("url")
+@click.option("--header", "header", multiple=True, help="Header NAME: VALUE sent upstream (repeatable).")
+@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN upstream.")
+@click.option(
+    "--transport",
+    type=click.Choice(["auto", "streamable-http", "sse"]),
+    default="auto",
+    show_default=True,
+    help="How to reach the upstream.",
+)
+@_server_options
+def proxy_command(
+    url: str,
+    header: tuple[str, ...],
+    bearer: str | None,
+    transport: str,
+    host: str,
+    port: int,
+    log_level: str,
+    **config: Any,
+) -> None:
+    """Front the HTTP MCP server at URL: resumable streams, both transports, Host/Origin checks."""
+    from mcp_sse.cli.client_commands import parse_headers
+    from mcp_sse.client.connect import Transport
+    from mcp_sse.upstream.http import HTTPUpstream
+
+    upstream = HTTPUpstream(url, headers=parse_headers(header, bearer), transport=cast(Transport, transport))
+    _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", **config)

@@ -22,7 +22,7 @@ import httpx2
 import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
 from mcp_sse.client.core import Backoff, Cursor, RetryRules, should_fall_back_to_sse
@@ -79,6 +79,15 @@ class Pending:
     metadata: ClientMessageMetadata | None
     safe: bool
     cursor: Cursor = field(default_factory=Cursor)
+    resends: int = 0
+
+    @property
+    def wire_request(self) -> dict[str, Any]:
+        """What goes on the wire: a resend carries a new id, because the first attempt may still be
+        running on the server under the old one; its response is mapped back to the caller's id."""
+        if not self.resends:
+            return self.request
+        return dict(self.request, id=f"{self.request['id']}.mcp-sse-resend-{self.resends}")
 
     @property
     def id(self) -> RequestId:
@@ -100,8 +109,10 @@ def error_message(request_id: RequestId, code: int, message: str, data: Any = No
     )
 
 
-def to_session_message(obj: dict[str, Any]) -> SessionMessage:
-    return SessionMessage(jsonrpc_message_adapter.validate_python(obj, by_name=False))
+def to_session_message(obj: dict[str, Any], related: RequestId | None = None) -> SessionMessage:
+    """A received message for the session; ``related`` names the request whose stream carried it."""
+    metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
+    return SessionMessage(jsonrpc_message_adapter.validate_python(obj, by_name=False), metadata=metadata)
 
 
 async def deliver(to_session: ToSession, message: SessionMessage | Exception) -> None:
@@ -179,9 +190,21 @@ class StreamableHTTPClient:
                 assert self._task_group is not None
                 self._task_group.start_soon(self._run_request, pending)
             return
+        if obj.get("method") == "notifications/cancelled":
+            obj = self._cancel_under_wire_id(obj)
         await self._post_one_way(obj, metadata)
         if obj.get("method") == "notifications/initialized":
             self._start_standalone()
+
+    def _cancel_under_wire_id(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A cancellation names the caller's id; the server knows the request by its latest wire id."""
+        params = obj.get("params")
+        if not isinstance(params, dict):
+            return obj
+        pending = self.pending.get(params.get("requestId", ""))
+        if pending is None or not pending.resends:
+            return obj
+        return dict(obj, params=dict(params, requestId=pending.wire_request["id"]))
 
     async def _run_request(self, pending: Pending) -> None:
         try:
@@ -226,6 +249,7 @@ class StreamableHTTPClient:
                         "the session ended while the request was in progress on the server; it is not marked "
                         "safe to retry, so it was not sent again"
                     ) from None
+                pending.resends += 1
                 resume = False
                 pending.cursor = Cursor()
                 backoff.reset()
@@ -234,6 +258,8 @@ class StreamableHTTPClient:
                 if pending.cursor.last_event_id is not None:
                     resume = True
                 elif not broken.maybe_received or pending.safe:
+                    if resume or broken.maybe_received:
+                        pending.resends += 1
                     resume = False
                 else:
                     raise GiveUp(
@@ -252,7 +278,7 @@ class StreamableHTTPClient:
 
     async def _post_request(self, pending: Pending) -> None:
         headers = self._headers(pending.metadata)
-        async with self._open("POST", headers, orjson.dumps(pending.request)) as response:
+        async with self._open("POST", headers, orjson.dumps(pending.wire_request)) as response:
             status = response.status_code
             if pending.method == "initialize" and status >= 400 and self.allow_fallback:
                 version = (pending.request.get("params") or {}).get("protocolVersion")
@@ -337,7 +363,8 @@ class StreamableHTTPClient:
                 if pending is not None and is_response(obj):
                     await self._deliver_response(pending, obj)
                     return True
-                await self._deliver(to_session_message(obj))
+                # Say which request this came with, for a gateway that must route it onward.
+                await self._deliver(to_session_message(obj, pending.id if pending is not None else None))
             if decoder.retry is not None:
                 cursor.retry_ms = decoder.retry
 

@@ -1,0 +1,76 @@
+"""An upstream HTTP MCP server, reached with our own client transport: what ``mcp-sse proxy`` fronts.
+
+Each downstream session gets its own upstream session, opened by its initialize and kept for its
+life, so the proxy adds what the upstream lacks (resumable streams, both transports for old clients,
+Host/Origin checks) without a new backend session per call (PEERS pain point 14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx2
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
+
+from mcp_sse.client.connect import Transport, connect
+from mcp_sse.client.policy import ReconnectPolicy
+from mcp_sse.core.session import Outbound, Session
+from mcp_sse.wire.jsonrpc import Kind
+
+
+class HTTPUpstream:
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        transport: Transport = "auto",
+        policy: ReconnectPolicy | None = None,
+    ) -> None:
+        self.url = url
+        self.headers = headers
+        self.transport = transport
+        self.policy = policy
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        yield
+
+    async def serve_session(self, session: Session) -> None:
+        timeout = httpx2.Timeout(10.0, read=None, write=30.0, pool=30.0)
+        async with httpx2.AsyncClient(headers=self.headers, timeout=timeout, follow_redirects=False) as http:
+            async with connect(self.url, http_client=http, transport=self.transport, policy=self.policy) as (
+                read,
+                write,
+            ):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._pump_back, session, read)
+                    while True:
+                        try:
+                            inbound = await session.receive()
+                        except anyio.EndOfStream:
+                            break
+                        message = jsonrpc_message_adapter.validate_python(inbound.message.obj, by_name=False)
+                        await write.send(SessionMessage(message))
+                    tg.cancel_scope.cancel()
+
+    @staticmethod
+    async def _pump_back(session: Session, read: anyio.abc.ObjectReceiveStream[SessionMessage | Exception]) -> None:
+        async for item in read:
+            if isinstance(item, Exception):
+                continue
+            message = item.message
+            related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
+            payload = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+            if isinstance(message, JSONRPCResponse):
+                await session.emit(Outbound(payload, Kind.RESPONSE, message.id))
+            elif isinstance(message, JSONRPCError):
+                await session.emit(Outbound(payload, Kind.ERROR, message.id))
+            elif isinstance(message, JSONRPCRequest):
+                await session.emit(Outbound(payload, Kind.REQUEST, message.id, related))
+            else:
+                assert isinstance(message, JSONRPCNotification)
+                await session.emit(Outbound(payload, Kind.NOTIFICATION, None, related))
