@@ -125,3 +125,45 @@ def test_failures_are_one_line_and_non_zero(served_url: str, args: list[str], re
     assert reason in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_every_config_field_is_an_option_of_every_server_command() -> None:
+    import dataclasses
+
+    from mcp_sse.cli.config_options import option_name
+    from mcp_sse.config import ServerConfig
+
+    for command in ("serve", "proxy", "demo"):
+        help_text = run_cli(command, "--help").stdout
+        for field in dataclasses.fields(ServerConfig):
+            assert option_name(field) in help_text, (command, field.name)
+
+
+def test_a_bad_option_value_is_a_usage_error() -> None:
+    done = run_cli("demo", "--max-sessions", "lots")
+    assert done.returncode == 2 and "'lots' is not a int or 'none'" in done.stderr
+    done = run_cli("demo", "--path", "mcp")
+    assert done.returncode == 2 and "path must start with /" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["app", "stdio", "proxy"])
+async def test_server_options_apply_in_every_mode(mode: str) -> None:
+    import httpx2
+
+    from tests.rawclient import POST_HEADERS, init_request
+
+    stdio = [sys.executable, "tests/stdio_server.py"]
+    options = ["--port", "0", "--max-sessions", "1", "--path", "/custom"]
+    with mcp_sse("serve", "--app", "tests/servers.py:build_test_server", *options) as upstream:
+        args = {
+            "app": ["serve", "--app", "tests/servers.py:build_test_server", *options],
+            "stdio": ["serve", *options, "--", *stdio],
+            "proxy": ["proxy", upstream.replace("/custom", "/custom"), *options],
+        }[mode]
+        with mcp_sse(*args) as url:
+            assert url.endswith("/custom")
+            async with httpx2.AsyncClient(timeout=30) as http:
+                first = await http.post(url, json=init_request(), headers=POST_HEADERS)
+                second = await http.post(url, json=init_request(), headers=POST_HEADERS)
+    assert first.status_code == 200
+    assert second.status_code == 503, "--max-sessions 1 applies"

@@ -9,9 +9,9 @@ from typing import Any, cast
 
 import click
 
+from mcp_sse.cli.config_options import config_from, config_options
 from mcp_sse.cli.loader import LoadError, load_target
 from mcp_sse.cli.runner import serve, url_for
-from mcp_sse.config import ServerConfig
 
 
 @click.group()
@@ -21,15 +21,9 @@ def main() -> None:
 
 
 def _server_options(fn: Any) -> Any:
+    fn = config_options(fn)
     fn = click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")(fn)
     fn = click.option("--port", default=8000, show_default=True, type=int, help="Port; 0 picks a free one.")(fn)
-    fn = click.option("--json-response", is_flag=True, help="Answer requests with JSON bodies instead of SSE.")(fn)
-    fn = click.option("--allowed-host", "allowed_hosts", multiple=True, help="Extra Host name to answer (repeatable).")(
-        fn
-    )
-    fn = click.option(
-        "--allowed-origin", "allowed_origins", multiple=True, help="Extra Origin to accept (repeatable)."
-    )(fn)
     fn = click.option("--log-level", default="warning", show_default=True, help="Log level.")(fn)
     return fn
 
@@ -46,15 +40,11 @@ def _announce(path: str, title: str) -> Any:
     return on_ready
 
 
-def _run(server: Any, host: str, port: int, log_level: str, title: str, **config: Any) -> None:
+def _run(server: Any, host: str, port: int, log_level: str, title: str, **options: Any) -> None:
     from mcp_sse.server.app import create_app
 
+    cfg = config_from(options)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = ServerConfig(
-        json_response=config["json_response"],
-        allowed_hosts=tuple(config["allowed_hosts"]),
-        allowed_origins=tuple(config["allowed_origins"]),
-    )
     app = create_app(server, cfg)
     # MCPServer() configures the root logger at INFO; the user's --log-level decides for our own logs.
     logging.getLogger("mcp_sse").setLevel(log_level.upper())
