@@ -55,6 +55,10 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = field(
         default=(), metadata=_doc("Extra Origins (scheme://host[:port]) accepted besides local or same-origin ones.")
     )
+    drop_every: int | None = field(
+        default=None,
+        metadata=_doc("Cut each SSE connection after this many events, to watch clients resume (demos, tests)."),
+    )
     retry_after_seconds: int = field(
         default=5, metadata=_doc("The Retry-After value sent with 503 when the session limit is reached.")
     )
@@ -70,5 +74,7 @@ class ServerConfig:
             raise ValueError("max_sessions must be positive or None")
         if self.keepalive_interval <= 0:
             raise ValueError("keepalive_interval must be positive")
+        if self.drop_every is not None and self.drop_every <= 0:
+            raise ValueError("drop_every must be positive or None")
         if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:
             raise ValueError("event log bounds must be positive")

@@ -100,3 +100,13 @@ def test_a_resend_goes_out_under_a_new_id() -> None:
     pending.resends = 2
     assert pending.wire_request["id"] == "7.mcp-sse-resend-2"
     assert pending.id == 7, "the caller keeps its own id"
+
+
+def test_cursor_counts_events_skipped_between_stream_sequence_ids() -> None:
+    cursor = Cursor("2-3")
+    for event_id in ("2-4", "2-7", "2-8"):
+        cursor.see(event_id)
+    assert cursor.lost == 2
+    other = Cursor("a1b2")
+    other.see("c3d4")
+    assert other.lost == 0, "ids that are not <stream>-<seq> say nothing about loss"

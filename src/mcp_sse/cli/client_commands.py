@@ -16,11 +16,12 @@ import mcp_types as types
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # never hard-wrap lines someone may pipe or grep
 
 
 class CommandFailed(Exception):
@@ -78,12 +79,12 @@ async def _with_session(
     budget: float,
     body: Callable[[ClientSession, ClientStats], Awaitable[int]],
 ) -> int:
-    stats = ClientStats()
+    stats = ClientStats(on_resumed=_say_resumed)
     policy = ReconnectPolicy(budget=budget)
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         data = params.data if isinstance(params.data, str) else json.dumps(params.data)
-        stderr.print(f"[dim]{params.level}[/dim] {data}", highlight=False, markup=True)
+        stderr.print(f"[dim]{params.level}[/dim] {escape(data)}", highlight=False, markup=True)
 
     try:
         async with connect(url, headers=headers, transport=transport, policy=policy, stats=stats) as (read, write):  # type: ignore[arg-type]
@@ -120,8 +121,9 @@ def run_call(
             result = await session.call_tool(tool, arguments, progress_callback=on_progress)
         if stats.resumes or stats.reinitializations:
             stderr.print(
-                f"reconnected {stats.reconnects} time(s), resumed {stats.resumes} time(s) "
-                f"(last after event {stats.last_resume_event_id}), {stats.duplicates_dropped} duplicate(s) dropped"
+                f"reconnected {stats.reconnects} time(s), resumed {stats.resumes} time(s), {stats.lost} event(s) "
+                f"lost, {stats.duplicates_dropped} duplicate(s) dropped, {stats.reinitializations} new session(s)",
+                highlight=False,
             )
         if as_json:
             click.echo(result.model_dump_json(by_alias=True, exclude_none=True))
@@ -147,6 +149,10 @@ def run_tools(url: str, as_json: bool, headers: dict[str, str], transport: str, 
         return 0
 
     return anyio.run(_with_session, url, headers, transport, budget, body)
+
+
+def _say_resumed(after_event_id: str, lost: int) -> None:
+    stderr.print(f"[yellow]resumed after event {after_event_id}, {lost} lost[/yellow]", highlight=False)
 
 
 def _first_text(result: types.CallToolResult) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import sys
@@ -28,7 +29,7 @@ def _server_options(fn: Any) -> Any:
     return fn
 
 
-def _announce(path: str, title: str) -> Any:
+def _announce(path: str, title: str, extra: Any = None) -> Any:
     def on_ready(sock: socket.socket) -> None:
         url = url_for(sock, path)
         base = url.rsplit(path, 1)[0]
@@ -36,11 +37,21 @@ def _announce(path: str, title: str) -> Any:
         click.echo(f"  Streamable HTTP: {url}")
         click.echo(f"  HTTP+SSE:        {base}/sse")
         sys.stdout.flush()
+        if extra is not None:
+            extra(url)
 
     return on_ready
 
 
-def _run(server: Any, host: str, port: int, log_level: str, title: str, **options: Any) -> None:
+def _run(
+    server: Any,
+    host: str,
+    port: int,
+    log_level: str,
+    title: str,
+    on_ready_extra: Any = None,
+    **options: Any,
+) -> None:
     from mcp_sse.server.app import create_app
 
     cfg = config_from(options)
@@ -48,7 +59,7 @@ def _run(server: Any, host: str, port: int, log_level: str, title: str, **option
     app = create_app(server, cfg)
     # MCPServer() configures the root logger at INFO; the user's --log-level decides for our own logs.
     logging.getLogger("mcp_sse").setLevel(log_level.upper())
-    serve(app, host, port, on_ready=_announce(cfg.path, title), log_level=log_level)
+    serve(app, host, port, on_ready=_announce(cfg.path, title, on_ready_extra), log_level=log_level)
 
 
 @main.command("serve", context_settings={"allow_interspersed_args": False})
@@ -98,12 +109,31 @@ def serve_command(
 
 
 @main.command("demo")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default=None, help="Folder to search.")
+@click.option("--scan-delay-ms", default=5.0, show_default=True, help="Pause per scanned file, to watch progress.")
 @_server_options
-def demo_command(host: str, port: int, log_level: str, **config: Any) -> None:
-    """Serve the built-in demo server, whose tools stream progress."""
+def demo_command(root: str | None, scan_delay_ms: float, host: str, port: int, log_level: str, **options: Any) -> None:
+    """Search docs and code over resumable streams: progress and matches arrive as they are found."""
+    from pathlib import Path
+
     from mcp_sse.demo.server import build_demo_server
 
-    _run(build_demo_server(), host, port, log_level, "mcp-sse demo", **config)
+    server = build_demo_server(Path(root) if root else None, scan_delay_ms)
+    _run(server, host, port, log_level, "mcp-sse demo", on_ready_extra=_demo_help, **options)
+
+
+def _demo_help(url: str) -> None:
+    click.echo("")
+    click.echo("Try it (progress bar, matches as they are found, then the ranked result):")
+    click.echo(f"  mcp-sse call {url} search_docs --arg query='resume Last-Event-ID'")
+    click.echo(f"  mcp-sse call {url} search_code --arg query=ReplayGap --arg limit=5")
+    click.echo("Watch a dropped stream resume with nothing lost: restart with --drop-every 50.")
+    click.echo("")
+    click.echo("Hosts that speak HTTP (e.g. VS Code .vscode/mcp.json):")
+    click.echo("  " + json.dumps({"servers": {"mcp-sse-demo": {"type": "http", "url": url}}}))
+    click.echo("Hosts that only speak stdio (e.g. Claude Desktop claude_desktop_config.json):")
+    click.echo("  " + json.dumps({"mcpServers": {"mcp-sse-demo": {"command": "mcp-sse", "args": ["connect", url]}}}))
+    sys.stdout.flush()
 
 
 def _client_options(fn: Any) -> Any:

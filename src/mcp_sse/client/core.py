@@ -104,6 +104,7 @@ class Cursor:
     def __init__(self, last_event_id: str | None = None, window: int = 4096) -> None:
         self.last_event_id = last_event_id
         self.retry_ms: int | None = None  # the server's latest ``retry``: it replaces the next wait
+        self.lost = 0  # events skipped between consecutive ids, when ids say ``<stream>-<seq>``
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = window
 
@@ -112,6 +113,7 @@ class Cursor:
         if not event_id:
             self.last_event_id = None
             return True
+        self.lost += _gap(self.last_event_id, event_id)
         self.last_event_id = event_id
         if event_id in self._seen:
             return False
@@ -119,6 +121,17 @@ class Cursor:
         if len(self._seen) > self._window:
             self._seen.popitem(last=False)
         return True
+
+
+def _gap(previous: str | None, current: str) -> int:
+    """How many events lie between two ids of the form ``<stream>-<seq>`` on the same stream (else 0)."""
+    if previous is None:
+        return 0
+    a_stream, _, a_seq = previous.rpartition("-")
+    b_stream, _, b_seq = current.rpartition("-")
+    if a_stream != b_stream or not a_seq.isdigit() or not b_seq.isdigit():
+        return 0
+    return max(0, int(b_seq) - int(a_seq) - 1)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,13 +64,19 @@ class StreamBroken(Exception):
 
 @dataclass
 class ClientStats:
-    """What the connection went through, for people and tests to see."""
+    """What the connection went through, for people and tests to see.
+
+    ``on_resumed(after_event_id, lost)`` is called when a resumed stream delivers its first event:
+    ``lost`` counts events the server no longer had (exact for ``<stream>-<seq>`` ids, else 0).
+    """
 
     reconnects: int = 0
     resumes: int = 0
     reinitializations: int = 0
     duplicates_dropped: int = 0
+    lost: int = 0
     last_resume_event_id: str | None = None
+    on_resumed: Callable[[str, int], None] | None = None
 
 
 @dataclass
@@ -333,6 +339,8 @@ class StreamableHTTPClient:
         decoder = SSEDecoder()
         previous_id = ""
         on_token = pending.metadata.on_resumption_token_update if pending and pending.metadata else None
+        resumed_from = cursor.last_event_id
+        lost_before = cursor.lost
         chunks = response.aiter_raw()
         while True:
             try:
@@ -355,6 +363,12 @@ class StreamableHTTPClient:
                     if not cursor.see(event.id):
                         self.stats.duplicates_dropped += 1
                         continue
+                    if resumed_from is not None:
+                        lost = cursor.lost - lost_before
+                        self.stats.lost += lost
+                        if self.stats.on_resumed is not None:
+                            self.stats.on_resumed(resumed_from, lost)
+                        resumed_from = None
                     if on_token is not None:
                         await on_token(event.id)
                 if not event.data:

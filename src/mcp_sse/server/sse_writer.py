@@ -64,8 +64,12 @@ async def write_stream(
     preamble: bytes = b"",
     keepalive: float,
     encode: EventEncoder,
+    drop_every: int | None = None,
 ) -> None:
-    """Serve ``stream`` from ``cursor`` on; raises ReplayGap before the response starts if it can't."""
+    """Serve ``stream`` from ``cursor`` on; raises ReplayGap before the response starts if it can't.
+
+    ``drop_every`` ends the connection (not the stream) after that many events, on purpose.
+    """
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers})
     gone = anyio.Event()
@@ -74,7 +78,7 @@ async def write_stream(
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_watch_disconnect, receive, tg.cancel_scope, gone)
-                await _pump(send, session, stream, cursor, first, preamble, keepalive, encode)
+                await _pump(send, session, stream, cursor, first, preamble, keepalive, encode, drop_every)
                 tg.cancel_scope.cancel()
         finally:
             stream.detach(scope)
@@ -99,17 +103,25 @@ async def _pump(
     preamble: bytes,
     keepalive: float,
     encode: EventEncoder,
+    drop_every: int | None,
 ) -> None:
     """The cursor loop: send what is ready, then wait; return when the stream has nothing more."""
     pending = preamble
+    sent = 0
     while True:
         changed = stream.changed
         if ready:
+            if drop_every is not None:
+                ready = ready[: drop_every - sent]
+                sent += len(ready)
             pending += b"".join([encode(event) for event in ready])
             cursor = ready[-1].seq
         if pending:
             await send({"type": "http.response.body", "body": pending, "more_body": True})
             pending = b""
+        if drop_every is not None and sent >= drop_every:
+            logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
+            return
         if session.closed:
             return
         try:

@@ -110,6 +110,7 @@ class Streamable:
             preamble=preamble,
             keepalive=self.config.keepalive_interval,
             encode=streamable_encoder,
+            drop_every=self.config.drop_every,
         )
 
     async def _open_session(self, params: object) -> Session:
@@ -180,6 +181,7 @@ class Streamable:
                 preamble=preamble,
                 keepalive=self.config.keepalive_interval,
                 encode=streamable_encoder,
+                drop_every=self.config.drop_every,
             )
         except ReplayGap as gap:
             raise ReplayUnavailable(
