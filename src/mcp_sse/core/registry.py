@@ -17,6 +17,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from mcp_sse.core.events import EventStore
+from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.core.session import Session, SessionKind
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ class SessionRegistry:
         max_sessions: int | None,
         idle_timeout: float | None,
         json_response: bool = False,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer: Observer = observer or NullObserver()
         self.store = store
         self.runner = runner
         self.max_sessions = max_sessions
@@ -73,6 +76,9 @@ class SessionRegistry:
                     await self.end(session)
                 tg.cancel_scope.cancel()
 
+    def inbound_depth(self) -> int:
+        return sum(session.inbound_depth for session in self._sessions.values())
+
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
@@ -83,7 +89,9 @@ class SessionRegistry:
         if self.max_sessions is not None and len(self._sessions) >= self.max_sessions:
             raise SessionLimitReached(self.max_sessions)
         session = Session(new_session_id(), kind, version, self.store, json_response=self.json_response)
+        session.observer = self.observer
         self._sessions[session.id] = session
+        self.observer.session_opened(kind.value)
         await self._task_group.start(self._run, session)
         logger.info("session %s opened (%s, %s)", session.id, kind.value, version)
         return session
@@ -102,6 +110,7 @@ class SessionRegistry:
         """End a session: it answers 404 from now on."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+            self.observer.session_closed(session.kind.value)
             logger.info("session %s ended", session.id)
         await session.close()
 

@@ -24,6 +24,7 @@ import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from mcp_sse.core.events import Event, EventStore
+from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import REQUEST_CANCELLED, Kind, Message, RequestId, error_message
 
@@ -120,6 +121,7 @@ class Session:
         self.json_response = json_response
         self.streams: dict[int, Stream] = {STANDALONE: Stream(STANDALONE)}
         self.closed = False
+        self.observer: Observer = NullObserver()
         self.cancel_scope: anyio.CancelScope | None = None
         self.standalone_opened = False
         self.last_activity = time.monotonic()
@@ -192,7 +194,7 @@ class Session:
                 logger.warning("session %s: dropping a response to unknown request %r", self.id, out.id)
                 return
             stream = self.streams[key]
-            await self.store.append(self.id, stream.key, out.payload)
+            await self._store(stream, out.payload)
             # Complete only once the response is in the log: a writer that sees ``complete`` and
             # reads nothing more may end the HTTP response.
             stream.pending.discard(out.id)
@@ -208,8 +210,18 @@ class Session:
         await self._append(stream, out.payload)
 
     async def _append(self, stream: Stream, payload: bytes) -> None:
-        await self.store.append(self.id, stream.key, payload)
+        await self._store(stream, payload)
         stream.notify()
+
+    async def _store(self, stream: Stream, payload: bytes) -> None:
+        started = time.perf_counter()
+        await self.store.append(self.id, stream.key, payload)
+        self.observer.event_appended(time.perf_counter() - started)
+
+    @property
+    def inbound_depth(self) -> int:
+        """Client messages waiting for the upstream to take them."""
+        return self._inbound_send.statistics().current_buffer_used
 
     async def request_unanswered(self, request_id: RequestId) -> None:
         """The upstream settled a request without answering: end its stream with an error anyway."""

@@ -1,7 +1,7 @@
 """The ASGI application: lifespan, security in front of routing, and one error path for every refusal.
 
 ``create_app(upstream)`` is the whole server transport: ``/mcp`` (Streamable HTTP, with and without
-a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/healthz``.
+a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/healthz``, ``/metrics``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, Transport
 from mcp_sse.server.http import ClientGone, HeaderList, Message, Receive, Scope, Send, header_map, send_error
 from mcp_sse.server.http import send_response as send_plain
 from mcp_sse.server.legacy_sse import LegacySSE
+from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.server.streamable import Streamable
 from mcp_sse.upstream.base import Upstream
@@ -41,12 +43,14 @@ class McpApp:
         self.store: EventStore = store or MemoryEventStore(
             self.config.max_events_per_session, self.config.max_event_bytes_per_session
         )
+        self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
         self.registry = SessionRegistry(
             self.store,
             upstream,
             max_sessions=self.config.max_sessions,
             idle_timeout=self.config.session_idle_timeout,
             json_response=self.config.json_response,
+            observer=self.metrics,
         )
         self.guard = RequestGuard(self.config)
         self.streamable = Streamable(self.config, self.registry)
@@ -109,6 +113,7 @@ class McpApp:
             if started:
                 raise
             logger.info("%s %s -> %d: %s", scope["method"], scope["path"], error.status, error.message)
+            self.metrics.rejected(error.status, type(error).__name__)
             await send_error(send, error, extra)
         except ClientGone:
             return
@@ -153,6 +158,9 @@ class McpApp:
             handler = self.legacy.post
         elif path == "/healthz" and method == "GET":
             await send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
+            return
+        elif path == "/metrics" and method == "GET":
+            await send_plain(send, 200, self.metrics.render(), extra, METRICS_CONTENT_TYPE)
             return
         else:
             raise NotFound(f"Not Found: {path}; the MCP endpoint is {self.config.path}")

@@ -65,22 +65,30 @@ async def write_stream(
     keepalive: float,
     encode: EventEncoder,
     drop_every: int | None = None,
+    replay_until: int = 0,
 ) -> None:
     """Serve ``stream`` from ``cursor`` on; raises ReplayGap before the response starts if it can't.
 
     ``drop_every`` ends the connection (not the stream) after that many events, on purpose.
+    Events up to ``replay_until`` were in the log before this connection: they count as replayed.
     """
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers})
     gone = anyio.Event()
+    observer = session.observer
     with anyio.CancelScope() as scope, session.activity():
+        if stream.writer is not None:
+            observer.stream_taken_over()
         stream.attach(scope)
+        observer.stream_opened()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_watch_disconnect, receive, tg.cancel_scope, gone)
-                await _pump(send, session, stream, cursor, first, preamble, keepalive, encode, drop_every)
+                pump = _Pump(send, session, stream, keepalive, encode, drop_every, replay_until)
+                await pump.run(cursor, first, preamble)
                 tg.cancel_scope.cancel()
         finally:
+            observer.stream_closed()
             stream.detach(scope)
     if scope.cancelled_caught:
         logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
@@ -94,51 +102,65 @@ async def write_stream(
             pass
 
 
-async def _pump(
-    send: Send,
-    session: Session,
-    stream: Stream,
-    cursor: int,
-    ready: list[Event],
-    preamble: bytes,
-    keepalive: float,
-    encode: EventEncoder,
-    drop_every: int | None,
-) -> None:
+class _Pump:
     """The cursor loop: send what is ready, then wait; return when the stream has nothing more."""
-    pending = preamble
-    sent = 0
-    while True:
-        changed = stream.changed
-        if ready:
-            if drop_every is not None:
-                ready = ready[: drop_every - sent]
+
+    def __init__(
+        self,
+        send: Send,
+        session: Session,
+        stream: Stream,
+        keepalive: float,
+        encode: EventEncoder,
+        drop_every: int | None,
+        replay_until: int,
+    ) -> None:
+        self.send = send
+        self.session = session
+        self.stream = stream
+        self.keepalive = keepalive
+        self.encode = encode
+        self.drop_every = drop_every
+        self.replay_until = replay_until
+
+    async def run(self, cursor: int, ready: list[Event], preamble: bytes) -> None:
+        session, stream, observer = self.session, self.stream, self.session.observer
+        pending = preamble
+        sent = 0
+        while True:
+            changed = stream.changed
+            if ready:
+                if self.drop_every is not None:
+                    ready = ready[: self.drop_every - sent]
                 sent += len(ready)
-            pending += b"".join([encode(event) for event in ready])
-            cursor = ready[-1].seq
-        if pending:
-            await send({"type": "http.response.body", "body": pending, "more_body": True})
-            pending = b""
-        if drop_every is not None and sent >= drop_every:
-            logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
-            return
-        if session.closed:
-            return
-        try:
-            ready = await session.read(stream, cursor)
-        except ReplayGap as gap:
-            # The client fell so far behind that the log dropped events it had not been sent.
-            # End the connection: its resume will get a clear 410 instead of a silent gap.
-            logger.warning("session %s: slow consumer lost its place (%s); closing the stream", session.id, gap)
-            return
-        if ready:
-            continue
-        if stream.complete:
-            return
-        with anyio.move_on_after(keepalive):
-            await changed.wait()
-            continue
-        pending = KEEPALIVE
+                replayed = sum(1 for event in ready if event.seq <= self.replay_until)
+                observer.events_sent(len(ready) - replayed, replayed)
+                pending += b"".join([self.encode(event) for event in ready])
+                cursor = ready[-1].seq
+            if pending:
+                await self.send({"type": "http.response.body", "body": pending, "more_body": True})
+                pending = b""
+            if self.drop_every is not None and sent >= self.drop_every:
+                logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
+                return
+            if session.closed:
+                return
+            try:
+                ready = await session.read(stream, cursor)
+            except ReplayGap as gap:
+                # The client fell so far behind that the log dropped events it had not been sent.
+                # End the connection: its resume will get a clear 410 instead of a silent gap.
+                logger.warning("session %s: slow consumer lost its place (%s); closing the stream", session.id, gap)
+                observer.slow_consumer_closed()
+                return
+            if ready:
+                continue
+            if stream.complete:
+                return
+            with anyio.move_on_after(self.keepalive):
+                await changed.wait()
+                continue
+            pending = KEEPALIVE
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope, gone: anyio.Event) -> None:

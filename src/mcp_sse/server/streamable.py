@@ -155,12 +155,15 @@ class Streamable:
         session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
         last_event_id = headers.get(LAST_EVENT_ID_HEADER)
         preamble = b""
+        replay_until = 0
         if last_event_id:
             parsed = parse_event_id(last_event_id)
             stream = session.stream_for_resume(parsed[0]) if parsed is not None else None
             if parsed is None or stream is None:
                 raise InvalidRequest(f"Invalid Last-Event-ID {last_event_id!r}: no such stream in this session")
             cursor = parsed[1]
+            replay_until = await session.store.last_seq(session.id, stream.key)
+            session.observer.resumed()
             if eras.sends_priming(version):
                 preamble = f"retry: {self.config.retry_ms}\n\n".encode()
         else:
@@ -182,8 +185,10 @@ class Streamable:
                 keepalive=self.config.keepalive_interval,
                 encode=streamable_encoder,
                 drop_every=self.config.drop_every,
+                replay_until=replay_until,
             )
         except ReplayGap as gap:
+            session.observer.replay_missed()
             raise ReplayUnavailable(
                 f"Cannot resume after event {last_event_id}: the events up to {event_id(gap.stream, gap.oldest - 1)} "
                 "are no longer kept (the session's replay window was exceeded)",

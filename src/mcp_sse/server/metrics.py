@@ -1,0 +1,88 @@
+"""Transport metrics in Prometheus format (``/metrics``): what no peer exports (PEERS opening 6).
+
+One registry per app, so several apps in one process (tests, mounts) never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
+
+
+class Metrics:
+    """Implements ``core.observer.Observer`` and counts rejections at the edge."""
+
+    def __init__(self, queue_depth: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.sessions = Gauge("mcp_sse_sessions_open", "Sessions open, by transport", ["transport"], registry=r)
+        self.sessions_total = Counter("mcp_sse_sessions", "Sessions opened, by transport", ["transport"], registry=r)
+        self.streams = Gauge("mcp_sse_streams_open", "SSE connections writing a stream now", registry=r)
+        self.appended = Counter("mcp_sse_events_appended", "Events appended to the event log", registry=r)
+        self.sent = Counter("mcp_sse_events_sent", "Events written to clients, live or replayed", ["kind"], registry=r)
+        self.resumes = Counter("mcp_sse_resumes", "Streams resumed with Last-Event-ID", registry=r)
+        self.misses = Counter("mcp_sse_replay_misses", "Resumes refused: events no longer kept (410)", registry=r)
+        self.takeovers = Counter(
+            "mcp_sse_stream_takeovers", "Reconnects seen: a new connection took over a stream", registry=r
+        )
+        self.slow = Counter(
+            "mcp_sse_slow_consumers_closed", "Connections closed for falling behind the log", registry=r
+        )
+        self.rejects = Counter(
+            "mcp_sse_rejects", "Requests refused, by status and reason", ["status", "reason"], registry=r
+        )
+        self.store_latency = Histogram(
+            "mcp_sse_store_append_seconds",
+            "Time to append one event to the event store",
+            buckets=(0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
+            registry=r,
+        )
+        depth = Gauge("mcp_sse_inbound_queue_depth", "Client messages waiting for the upstream", registry=r)
+        depth.set_function(queue_depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def rejected(self, status: int, reason: str) -> None:
+        self.rejects.labels(str(status), reason).inc()
+
+    # --- Observer ---
+
+    def session_opened(self, kind: str) -> None:
+        self.sessions.labels(kind).inc()
+        self.sessions_total.labels(kind).inc()
+
+    def session_closed(self, kind: str) -> None:
+        self.sessions.labels(kind).dec()
+
+    def event_appended(self, seconds: float) -> None:
+        self.appended.inc()
+        self.store_latency.observe(seconds)
+
+    def events_sent(self, live: int, replayed: int) -> None:
+        if live:
+            self.sent.labels("live").inc(live)
+        if replayed:
+            self.sent.labels("replayed").inc(replayed)
+
+    def stream_opened(self) -> None:
+        self.streams.inc()
+
+    def stream_closed(self) -> None:
+        self.streams.dec()
+
+    def stream_taken_over(self) -> None:
+        self.takeovers.inc()
+
+    def resumed(self) -> None:
+        self.resumes.inc()
+
+    def replay_missed(self) -> None:
+        self.misses.inc()
+
+    def slow_consumer_closed(self) -> None:
+        self.slow.inc()
