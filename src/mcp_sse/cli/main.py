@@ -260,3 +260,39 @@ def proxy_command(
 
     upstream = HTTPUpstream(url, headers=parse_headers(header, bearer), transport=cast(Transport, transport))
     _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", **config)
+
+
+@main.command("doctor")
+@click.argument("url")
+@click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")
+@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")
+@click.option(
+    "--stream-wait",
+    default=20.0,
+    show_default=True,
+    help="Seconds to wait for a first event before calling it buffered.",
+)
+@click.option("--idle-seconds", default=0.0, show_default=True, help="Hold an idle stream this long (0: skip).")
+def doctor_command(
+    url: str, header: tuple[str, ...], bearer: str | None, stream_wait: float, idle_seconds: float
+) -> None:
+    """Probe the MCP deployment at URL and print a checklist with fixes; non-zero exit when broken."""
+    import anyio
+    from rich.console import Console
+    from rich.table import Table
+
+    from mcp_sse.cli.client_commands import parse_headers
+    from mcp_sse.doctor import diagnose
+
+    report = anyio.run(
+        lambda: diagnose(url, headers=parse_headers(header, bearer), stream_wait=stream_wait, idle_seconds=idle_seconds)
+    )
+    colours = {"OK": "green", "INFO": "cyan", "WARN": "yellow", "FAIL": "red"}
+    table = Table(title=f"mcp-sse doctor {url}", show_lines=False)
+    for column in ("check", "status", "finding", "fix"):
+        table.add_column(column, overflow="fold")
+    for finding in report.findings:
+        status = f"[{colours[finding.status]}]{finding.status}[/]"
+        table.add_row(finding.check, status, finding.detail, finding.fix)
+    Console(soft_wrap=True).print(table)
+    sys.exit(1 if report.failed else 0)

@@ -1,0 +1,95 @@
+"""``mcp-sse doctor``: green on our server, names the buffering behind a buffering nginx, and reports
+what the official SDK's server lacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_sse import create_app
+from tests.nginx import BUFFERING, STREAMING, nginx_in_front
+from tests.servers import ROOT, build_test_server, run_server
+
+
+def doctor(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_sse", "doctor", url, "--stream-wait", "3", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def rows(output: str) -> dict[str, str]:
+    """check name -> status, from the printed table."""
+    found = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) >= 2 and cells[1] in ("OK", "INFO", "WARN", "FAIL"):
+            found[cells[0]] = cells[1]
+    return found
+
+
+@pytest.fixture(scope="module")
+def ours() -> Iterator[str]:
+    with run_server(create_app(build_test_server())) as url:
+        yield url
+
+
+def test_our_server_is_all_green(ours: str) -> None:
+    done = doctor(ours + "/mcp", "--idle-seconds", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = rows(done.stdout)
+    for check in (
+        "streamable-http",
+        "redirects",
+        "priming",
+        "resume",
+        "buffering",
+        "second-get",
+        "origin",
+        "host",
+        "cors",
+        "idle",
+    ):
+        assert found.get(check) == "OK", (check, done.stdout)
+    assert "WARN" not in found.values() and "FAIL" not in found.values()
+
+
+def test_a_buffering_nginx_is_named(ours: str, tmp_path: Path) -> None:
+    port = int(ours.rsplit(":", 1)[1])
+    with nginx_in_front(port, tmp_path, BUFFERING) as front:
+        done = doctor(f"http://127.0.0.1:{front}/mcp")
+    assert done.returncode == 1, done.stdout
+    found = rows(done.stdout)
+    assert found.get("buffering") == "FAIL", done.stdout
+    assert "proxy is buffering" in done.stdout and "proxy_buffering off" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_streaming_nginx_passes(ours: str, tmp_path: Path) -> None:
+    port = int(ours.rsplit(":", 1)[1])
+    with nginx_in_front(port, tmp_path, STREAMING) as front:
+        done = doctor(f"http://127.0.0.1:{front}/mcp")
+    assert done.returncode == 0, done.stdout
+    assert rows(done.stdout).get("buffering") == "OK"
+
+
+def test_the_sdk_server_is_told_what_it_lacks() -> None:
+    with run_server(build_test_server().streamable_http_app()) as url:
+        done = doctor(url + "/mcp", "--stream-wait", "17")  # it sends its first keepalive after 15 s
+    found = rows(done.stdout)
+    assert done.returncode == 0, "lacking is not broken: " + done.stdout
+    assert found.get("streamable-http") == "OK", done.stdout
+    assert found.get("priming") == "WARN", "no event store: no priming event"
+    assert found.get("resume") == "WARN", "no event ids: nothing to resume"
+    assert found.get("redirects") == "WARN", "/mcp/ is redirected"
+    assert found.get("buffering") == "WARN", "a first event only after 15 s"
+    assert found.get("cors") == "INFO", "no CORS at all"
+    assert "/sse" in done.stdout and "no 2024-11-05 HTTP+SSE" in done.stdout
