@@ -167,3 +167,11 @@ async def test_server_options_apply_in_every_mode(mode: str) -> None:
                 second = await http.post(url, json=init_request(), headers=POST_HEADERS)
     assert first.status_code == 200
     assert second.status_code == 503, "--max-sessions 1 applies"
+
+
+def test_the_configuration_reference_is_generated_from_the_config() -> None:
+    from mcp_sse.config_reference import render
+
+    assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
+        "docs/configuration.md is stale: python -m mcp_sse.config_reference > docs/configuration.md"
+    )

@@ -11,19 +11,17 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from mcp_sse.config import ServerConfig
-from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
+from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind
 from mcp_sse.errors import (
     InvalidRequest,
     MissingSession,
-    ParseError,
     SessionNotFound,
-    TooManySessions,
-    UnsupportedMediaType,
 )
-from mcp_sse.server.http import HeaderList, Receive, Scope, Send, read_body, send_response
+from mcp_sse.server.http import HeaderList, Receive, Scope, Send, send_response
+from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import legacy_encoder, write_stream
-from mcp_sse.wire import eras, jsonrpc
+from mcp_sse.wire import eras
 from mcp_sse.wire.sse import encode_event
 
 
@@ -35,13 +33,7 @@ class LegacySSE:
     async def stream(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
-        try:
-            session = await self.registry.open(SessionKind.LEGACY_SSE, eras.LEGACY_SSE)
-        except SessionLimitReached:
-            raise TooManySessions(
-                "Too many open sessions: try again later",
-                headers={"Retry-After": str(self.config.retry_after_seconds)},
-            ) from None
+        session = await open_session(self.registry, self.config, SessionKind.LEGACY_SSE, eras.LEGACY_SSE)
         root = scope.get("root_path", "")
         endpoint = f"{root}{self.config.messages_path}?session_id={session.id}"
         try:
@@ -62,19 +54,9 @@ class LegacySSE:
     async def post(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
-        content_type = headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType(
-                f"Unsupported Media Type: Content-Type must be application/json, got {content_type or 'none'!r}"
-            )
+        require_json(headers)
         session = self._session(scope)
-        raw = await read_body(receive, headers, self.config.max_body_bytes)
-        try:
-            body = jsonrpc.parse_body(raw)
-        except jsonrpc.FramingError as exc:
-            raise (ParseError if exc.code == jsonrpc.PARSE_ERROR else InvalidRequest)(
-                exc.message, request_id=exc.request_id
-            ) from None
+        body = await read_messages(receive, headers, self.config.max_body_bytes)
         if body.is_batch:
             raise InvalidRequest("Invalid Request: the HTTP+SSE transport takes one message per POST, not a batch")
         with session.activity():

@@ -10,20 +10,18 @@ from dataclasses import dataclass
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import ReplayGap
-from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
+from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind, Stream
 from mcp_sse.errors import (
     InvalidRequest,
     MissingSession,
     NotAcceptable,
-    ParseError,
     ReplayUnavailable,
     SessionNotFound,
-    TooManySessions,
-    UnsupportedMediaType,
     UnsupportedProtocolVersion,
 )
-from mcp_sse.server.http import HeaderList, Receive, Scope, Send, accepts, read_body, send_response
+from mcp_sse.server.http import HeaderList, Receive, Scope, Send, accepts, send_response
+from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, streamable_encoder, write_stream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.sse import encode_event
@@ -43,21 +41,11 @@ class Streamable:
     async def post(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
-        content_type = headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType(
-                f"Unsupported Media Type: Content-Type must be application/json, got {content_type or 'none'!r}"
-            )
+        require_json(headers)
         accept = headers.get("accept", "")
         if not (accepts(accept, "application/json") and accepts(accept, "text/event-stream")):
             raise NotAcceptable("Not Acceptable: Accept must list both application/json and text/event-stream")
-        raw = await read_body(receive, headers, self.config.max_body_bytes)
-        try:
-            body = jsonrpc.parse_body(raw)
-        except jsonrpc.FramingError as exc:
-            raise (ParseError if exc.code == jsonrpc.PARSE_ERROR else InvalidRequest)(
-                exc.message, request_id=exc.request_id
-            ) from None
+        body = await read_messages(receive, headers, self.config.max_body_bytes)
         first = body.messages[0]
         header_version = self._check_version_header(headers, first.id if first.is_request else None)
 
@@ -100,28 +88,11 @@ class Streamable:
         preamble = b""
         if eras.sends_priming(version):
             preamble = encode_event("", id=event_id(stream.key, 0), retry=self.config.retry_ms)
-        await write_stream(
-            send,
-            receive,
-            session,
-            stream,
-            0,
-            headers=session_headers,
-            preamble=preamble,
-            keepalive=self.config.keepalive_interval,
-            encode=streamable_encoder,
-            drop_every=self.config.drop_every,
-        )
+        await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
 
     async def _open_session(self, params: object) -> Session:
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
-        try:
-            return await self.registry.open(SessionKind.STREAMABLE, eras.negotiate(requested))
-        except SessionLimitReached:
-            raise TooManySessions(
-                "Too many open sessions: try again later",
-                headers={"Retry-After": str(self.config.retry_after_seconds)},
-            ) from None
+        return await open_session(self.registry, self.config, SessionKind.STREAMABLE, eras.negotiate(requested))
 
     @staticmethod
     async def _deliver(session: Session, inbound: Inbound) -> None:
@@ -174,19 +145,7 @@ class Streamable:
             if eras.sends_priming(version):
                 preamble = encode_event("", id=event_id(STANDALONE, cursor), retry=self.config.retry_ms)
         try:
-            await write_stream(
-                send,
-                receive,
-                session,
-                stream,
-                cursor,
-                headers=session_headers,
-                preamble=preamble,
-                keepalive=self.config.keepalive_interval,
-                encode=streamable_encoder,
-                drop_every=self.config.drop_every,
-                replay_until=replay_until,
-            )
+            await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
         except ReplayGap as gap:
             session.observer.replay_missed()
             raise ReplayUnavailable(
@@ -194,6 +153,31 @@ class Streamable:
                 "are no longer kept (the session's replay window was exceeded)",
                 data={"lastEventId": last_event_id, "oldestAvailable": event_id(gap.stream, gap.oldest)},
             ) from None
+
+    async def _serve_stream(
+        self,
+        send: Send,
+        receive: Receive,
+        session: Session,
+        stream: Stream,
+        cursor: int,
+        headers: HeaderList,
+        preamble: bytes,
+        replay_until: int = 0,
+    ) -> None:
+        await write_stream(
+            send,
+            receive,
+            session,
+            stream,
+            cursor,
+            headers=headers,
+            preamble=preamble,
+            keepalive=self.config.keepalive_interval,
+            encode=streamable_encoder,
+            drop_every=self.config.drop_every,
+            replay_until=replay_until,
+        )
 
     # --- DELETE -------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+"""What every POST endpoint does first, whatever its era: check the media type, read and parse the
+body once into JSON-RPC messages, open a session under the limit. One place, one set of errors."""
+
+from __future__ import annotations
+
+from mcp_sse.config import ServerConfig
+from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
+from mcp_sse.core.session import Session, SessionKind
+from mcp_sse.errors import InvalidRequest, ParseError, TooManySessions, UnsupportedMediaType
+from mcp_sse.server.http import Receive, read_body
+from mcp_sse.wire import jsonrpc
+
+
+def require_json(headers: dict[str, str]) -> None:
+    content_type = headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"Unsupported Media Type: Content-Type must be application/json, got {content_type or 'none'!r}"
+        )
+
+
+async def read_messages(receive: Receive, headers: dict[str, str], limit: int) -> jsonrpc.Body:
+    """The body, size-checked (413), parsed once (400/-32700) and classified (400/-32600)."""
+    raw = await read_body(receive, headers, limit)
+    try:
+        return jsonrpc.parse_body(raw)
+    except jsonrpc.FramingError as exc:
+        error = ParseError if exc.code == jsonrpc.PARSE_ERROR else InvalidRequest
+        raise error(exc.message, request_id=exc.request_id) from None
+
+
+async def open_session(registry: SessionRegistry, config: ServerConfig, kind: SessionKind, version: str) -> Session:
+    try:
+        return await registry.open(kind, version)
+    except SessionLimitReached:
+        raise TooManySessions(
+            "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
+        ) from None
