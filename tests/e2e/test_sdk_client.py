@@ -52,12 +52,3 @@ async def test_delete_ends_the_session_then_404(mcp_url: str) -> None:
         )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == -32600
-
-
-async def test_mcp_client_default_mode_falls_back_from_the_2026_probe(mcp_url: str) -> None:
-    from mcp import Client
-
-    async with Client(mcp_url) as client:
-        assert client.protocol_version == "2025-11-25"
-        result = await client.call_tool("echo", {"text": "hi"})
-        assert result.content[0].text == "hi"  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
@@ -25,7 +25,7 @@ from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.server.streamable import Streamable
-from mcp_sse.upstream.base import Upstream
+from mcp_sse.upstream.base import ModernUpstream, Upstream
 from mcp_sse.upstream.sdk import SDKUpstream
 from mcp_sse.wire import jsonrpc
 
@@ -53,7 +53,8 @@ class McpApp:
             observer=self.metrics,
         )
         self.guard = RequestGuard(self.config)
-        self.streamable = Streamable(self.config, self.registry)
+        modern = cast(ModernUpstream, upstream) if hasattr(upstream, "serve_modern") else None
+        self.streamable = Streamable(self.config, self.registry, modern)
         self.legacy = LegacySSE(self.config, self.registry)
         self._running = False
         base = self.config.path.rstrip("/") or "/"

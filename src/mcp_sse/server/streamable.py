@@ -20,9 +20,10 @@ from mcp_sse.errors import (
     SessionNotFound,
     UnsupportedProtocolVersion,
 )
-from mcp_sse.server.http import HeaderList, Receive, Scope, Send, accepts, send_response
+from mcp_sse.server.http import HeaderList, Message, Receive, Scope, Send, accepts, read_body, send_response
 from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, streamable_encoder, write_stream
+from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.sse import encode_event
 
@@ -35,12 +36,32 @@ LAST_EVENT_ID_HEADER = "last-event-id"
 class Streamable:
     config: ServerConfig
     registry: SessionRegistry
+    modern: ModernUpstream | None = None
+    """An upstream that serves the stateless 2026-07-28 era itself; None: such requests get -32022."""
+
+    async def _post_modern(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        """Hand a stateless-era POST to the upstream, its body read once under our size limit."""
+        assert self.modern is not None
+        body = await read_body(receive, headers, self.config.max_body_bytes)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect, which cancels the request
+
+        await self.modern.serve_modern(scope, replay, send, json_response=self.config.json_response)
 
     # --- POST ---------------------------------------------------------------------------
 
     async def post(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
+        if self.modern is not None and _names_another_era(headers):
+            await self._post_modern(scope, receive, send, headers)
+            return
         require_json(headers)
         accept = headers.get("accept", "")
         if not (accepts(accept, "application/json") and accepts(accept, "text/event-stream")):
@@ -214,3 +235,9 @@ class Streamable:
                 data={"supported": list(eras.SUPPORTED_VERSIONS), "requested": version},
             )
         return version
+
+
+def _names_another_era(headers: dict[str, str]) -> bool:
+    """A POST whose ``MCP-Protocol-Version`` is not a handshake-era version (the SDK routes the same way)."""
+    version = headers.get(VERSION_HEADER)
+    return version is not None and not eras.is_supported(version.strip())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from mcp_sse.core.session import Session
 
@@ -20,3 +20,9 @@ class Upstream(Protocol):
     def lifespan(self) -> AbstractAsyncContextManager[None]: ...
 
     async def serve_session(self, session: Session) -> None: ...
+
+
+class ModernUpstream(Upstream, Protocol):
+    """An upstream that also answers stateless 2026-07-28 requests itself (the SDK one does)."""
+
+    async def serve_modern(self, scope: Any, receive: Any, send: Any, *, json_response: bool) -> None: ...

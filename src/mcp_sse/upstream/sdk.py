@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_loop
@@ -57,6 +58,16 @@ class SDKUpstream:
                 yield
             finally:
                 self._started = False
+
+    async def serve_modern(self, scope: Any, receive: Any, send: Any, *, json_response: bool) -> None:
+        """One stateless 2026-07-28 request, answered by the SDK's own modern-era entry point.
+
+        The edge has already checked Host/Origin and the body size; the SDK validates the modern
+        headers and ``_meta``, and treats a closed response stream as cancellation.
+        """
+        if not self._started:
+            raise RuntimeError("SDKUpstream.serve_modern called outside its lifespan")
+        await handle_modern_request(self.server, None, json_response, self._lifespan_state, scope, receive, send)
 
     async def serve_session(self, session: Session) -> None:
         if not self._started:

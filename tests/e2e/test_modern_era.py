@@ -1,0 +1,71 @@
+"""The stateless 2026-07-28 era, served by the SDK's own modern path behind our edge, next to the
+2025 eras on the same endpoint; and a clean fallback where the upstream has no modern path."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from mcp import Client
+
+from mcp_sse import ServerConfig, create_app
+from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
+from tests.servers import ROOT, build_test_server, run_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def stdio_url() -> Iterator[str]:
+    upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
+    with run_server(create_app(upstream)) as url:
+        yield url + "/mcp"
+
+
+async def test_mcp_client_default_mode_speaks_2026_with_an_sdk_upstream(mcp_url: str) -> None:
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(mcp_url) as client:
+        assert client.protocol_version == "2026-07-28"
+        result = await client.call_tool("count", {"to": 20}, progress_callback=on_progress)
+        assert result.content[0].text == "counted to 20"  # type: ignore[union-attr]
+    assert progress == [float(i) for i in range(1, 21)]
+
+
+async def test_the_same_endpoint_still_serves_the_handshake_era(mcp_url: str) -> None:
+    async with Client(mcp_url, mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
+
+
+async def test_without_a_modern_upstream_the_2026_probe_falls_back_cleanly(stdio_url: str) -> None:
+    async with Client(stdio_url) as client:
+        assert client.protocol_version == "2025-11-25"
+        assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(
+            stdio_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}},
+            headers={"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32022
+    assert "2025-11-25" in response.json()["error"]["data"]["supported"]
+
+
+async def test_modern_requests_get_our_body_limit_and_origin_checks() -> None:
+    with run_server(create_app(build_test_server(), ServerConfig(max_body_bytes=1024))) as base:
+        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        headers["mcp-protocol-version"] = "2026-07-28"
+        async with httpx2.AsyncClient() as http:
+            big = await http.post(base + "/mcp", content=b"[" + b" " * 4096 + b"]", headers=headers)
+            foreign = await http.post(
+                base + "/mcp", content=b"{}", headers={**headers, "origin": "http://evil.example"}
+            )
+    assert big.status_code == 413 and big.json()["error"]["code"] == -32600
+    assert foreign.status_code == 403
