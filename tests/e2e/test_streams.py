@@ -268,3 +268,18 @@ async def test_priming_follows_the_negotiated_version_not_the_header(mcp_url: st
         async with http.stream("POST", mcp_url, json=call(1, "echo", {"text": "x"}, False), headers=headers) as r:
             events = [e async for e in iter_events(r)]
         assert all(e.data for e in events), "never an empty event for a client that negotiated 2025-06-18"
+
+
+@pytest.mark.parametrize("json_response", [False, True], ids=["sse", "json"])
+async def test_a_session_whose_initialize_failed_does_not_linger(json_response: bool) -> None:
+    config = ServerConfig(max_sessions=1, json_response=json_response)
+    with run_server(create_app(build_test_server(), config)) as base:
+        url = base + "/mcp"
+        bad = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"capabilities": "nonsense"}}
+        async with httpx2.AsyncClient(timeout=10) as http:
+            async with http.stream("POST", url, json=bad, headers=POST_HEADERS) as r:
+                body = b"".join([c async for c in r.aiter_raw()])
+            assert b'"error"' in body
+            # the one slot is free again: a good initialize gets a session, not 503
+            good = await http.post(url, json=init_request(), headers=POST_HEADERS)
+    assert good.status_code == 200

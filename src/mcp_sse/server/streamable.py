@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import ReplayGap
 from mcp_sse.core.registry import SessionRegistry
@@ -70,7 +72,8 @@ class Streamable:
         first = body.messages[0]
         header_version = self._check_version_header(headers, first.id if first.is_request else None)
 
-        if any(m.method == "initialize" for m in body.messages) and not body.is_batch:
+        initializing = any(m.method == "initialize" for m in body.messages) and not body.is_batch
+        if initializing:
             session = await self._open_session(first.obj.get("params"))
         else:
             session = self._session(headers, first.id if first.is_request else None)
@@ -103,13 +106,28 @@ class Streamable:
             )
             for message in body.messages:
                 await self._deliver(session, Inbound(message, scope))
-        if self.config.json_response:
-            await self._answer_json(send, receive, session, stream, body.is_batch, session_headers)
+        try:
+            if self.config.json_response:
+                await self._answer_json(send, receive, session, stream, body.is_batch, session_headers)
+                return
+            preamble = b""
+            if eras.sends_priming(version):
+                preamble = encode_event("", id=event_id(stream.key, 0), retry=self.config.retry_ms)
+            await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
+        finally:
+            if initializing:
+                await self._end_if_refused(session, stream)
+
+    async def _end_if_refused(self, session: Session, stream: Stream) -> None:
+        """An initialize answered with an error opened nothing: end the session now, not at idle timeout."""
+        if not stream.complete:
+            return  # the client left before the answer; it may still resume and read it
+        try:
+            events = await session.read(stream, 0)
+        except ReplayGap:
             return
-        preamble = b""
-        if eras.sends_priming(version):
-            preamble = encode_event("", id=event_id(stream.key, 0), retry=self.config.retry_ms)
-        await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
+        if events and b'"error"' in events[-1].payload and "error" in orjson.loads(events[-1].payload):
+            await self.registry.end(session)
 
     async def _open_session(self, params: object) -> Session:
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
