@@ -69,3 +69,20 @@ async def test_modern_requests_get_our_body_limit_and_origin_checks() -> None:
             )
     assert big.status_code == 413 and big.json()["error"]["code"] == -32600
     assert foreign.status_code == 403
+
+
+async def test_a_session_request_with_a_bad_version_gets_the_session_era_answer(mcp_url: str) -> None:
+    """Mcp-Session-Id marks 2025-era traffic: a bad version there is 400/-32022, naming every version we serve."""
+    from tests.rawclient import initialize, session_headers
+
+    async with httpx2.AsyncClient() as http:
+        session_id = await initialize(http, mcp_url)
+        response = await http.post(
+            mcp_url,
+            json={"jsonrpc": "2.0", "id": 5, "method": "ping"},
+            headers=session_headers(session_id, "2099-01-01"),
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == -32022 and response.json()["id"] == 5
+    assert error["data"]["supported"][-2:] == ["2025-11-25", "2026-07-28"]

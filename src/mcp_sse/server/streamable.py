@@ -61,7 +61,7 @@ class Streamable:
     async def post(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
-        if self.modern is not None and _names_another_era(headers):
+        if self.modern is not None and _names_modern_era(headers):
             await self._post_modern(scope, receive, send, headers)
             return
         require_json(headers)
@@ -239,23 +239,26 @@ class Streamable:
             raise SessionNotFound("Session not found: it ended or never existed; initialize a new one")
         return session
 
-    @staticmethod
-    def _check_version_header(headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> str | None:
+    def _check_version_header(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> str | None:
         version = headers.get(VERSION_HEADER)
         if version is None:
             return None
         version = version.strip()
         if not eras.is_supported(version):
+            supported = list(eras.SUPPORTED_VERSIONS) + (list(eras.MODERN_VERSIONS) if self.modern else [])
             raise UnsupportedProtocolVersion(
-                f"Bad Request: unsupported protocol version {version!r}; "
-                f"supported versions are {', '.join(eras.SUPPORTED_VERSIONS)}",
+                f"Bad Request: unsupported protocol version {version!r}; supported versions are {', '.join(supported)}",
                 request_id=request_id,
-                data={"supported": list(eras.SUPPORTED_VERSIONS), "requested": version},
+                data={"supported": supported, "requested": version},
             )
         return version
 
 
-def _names_another_era(headers: dict[str, str]) -> bool:
-    """A POST whose ``MCP-Protocol-Version`` is not a handshake-era version (the SDK routes the same way)."""
+def _names_modern_era(headers: dict[str, str]) -> bool:
+    """A stateless-era POST: it names a 2026-07-28 version and belongs to no session.
+
+    A request that carries ``Mcp-Session-Id`` is session-era traffic whatever its header says, and
+    gets the session era's answer to a bad version (400/-32022), not the stateless path's.
+    """
     version = headers.get(VERSION_HEADER)
-    return version is not None and not eras.is_supported(version.strip())
+    return version is not None and eras.is_modern(version.strip()) and SESSION_HEADER not in headers

@@ -18,6 +18,9 @@ SUPPORTED_VERSIONS: Final = (LEGACY_SSE, V2025_03, V2025_06, V2025_11)
 
 LATEST_VERSION: Final = SUPPORTED_VERSIONS[-1]
 
+MODERN_VERSIONS: Final = ("2026-07-28",)
+"""The stateless era's versions: served only where the upstream has a modern path."""
+
 DEFAULT_VERSION_WHEN_ABSENT: Final = V2025_03
 """A request with no ``MCP-Protocol-Version`` and no negotiated version is 2025-03-26 (SPEC item 26)."""
 
@@ -27,6 +30,10 @@ _POLLING_VERSIONS: Final = frozenset({V2025_11})
 
 def is_supported(version: str) -> bool:
     return version in SUPPORTED_VERSIONS
+
+
+def is_modern(version: str) -> bool:
+    return version in MODERN_VERSIONS
 
 
 def allows_batch(version: str) -> bool:
