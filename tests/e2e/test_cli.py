@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -175,3 +176,37 @@ def test_the_configuration_reference_is_generated_from_the_config() -> None:
     assert (ROOT / "docs" / "configuration.md").read_text() == render(), (
         "docs/configuration.md is stale: python -m mcp_sse.config_reference > docs/configuration.md"
     )
+
+
+async def test_json_logs_carry_the_session_id_as_a_field() -> None:
+    import json
+
+    import httpx2
+
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, read below
+        [sys.executable, "-m", "mcp_sse", "serve", "--app", "tests/servers.py:build_test_server", "--port", "0",
+         "--log-level", "info", "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    session_ids: list[str] = []
+
+    async def capture(response: httpx2.Response) -> None:
+        if sid := response.headers.get("mcp-session-id"):
+            session_ids.append(sid)
+
+    try:
+        assert proc.stdout is not None
+        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"Streamable HTTP: (\S+)", line)))
+        async with httpx2.AsyncClient(event_hooks={"response": [capture]}) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write), ClientSession(read, write) as s:
+                await s.initialize()
+                await s.call_tool("echo", {"text": "x"})
+    finally:
+        proc.terminate()
+        stderr = proc.communicate(timeout=10)[1]
+    entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert entries, "something was logged"
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    opened = [e for e in entries if e["message"].startswith("session ") and e["message"].find(" opened ") > 0]
+    assert opened and opened[0]["session_id"] == session_ids[0]
+    assert opened[0]["transport"] == "streamable-http"

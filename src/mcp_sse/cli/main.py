@@ -26,6 +26,13 @@ def _server_options(fn: Any) -> Any:
     fn = click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")(fn)
     fn = click.option("--port", default=8000, show_default=True, type=int, help="Port; 0 picks a free one.")(fn)
     fn = click.option("--log-level", default="warning", show_default=True, help="Log level.")(fn)
+    fn = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json: one object per line, with session and request ids as fields.",
+    )(fn)
     return fn
 
 
@@ -52,14 +59,15 @@ def _run(
     on_ready_extra: Any = None,
     **options: Any,
 ) -> None:
+    from mcp_sse.logs import configure
     from mcp_sse.server.app import create_app
 
+    log_format = options.pop("log_format")
     cfg = config_from(options)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(server, cfg)
-    # MCPServer() configures the root logger at INFO; the user's --log-level decides for our own logs.
-    logging.getLogger("mcp_sse").setLevel(log_level.upper())
-    serve(app, host, port, on_ready=_announce(cfg.path, title, on_ready_extra), log_level=log_level)
+    # After the server is built: MCPServer() installs its own root handler at INFO; ours replaces it.
+    configure(log_level, log_format)
+    serve(app, host, port, on_ready=_announce(cfg.path, title, on_ready_extra), log_level=log_level, log_config=None)
 
 
 @main.command("serve", context_settings={"allow_interspersed_args": False})

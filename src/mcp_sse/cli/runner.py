@@ -26,7 +26,13 @@ def url_for(sock: socket.socket, path: str) -> str:
 
 
 def serve(
-    app: Any, host: str, port: int, *, on_ready: Callable[[socket.socket], None], log_level: str = "warning"
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[socket.socket], None],
+    log_level: str = "warning",
+    log_config: Any = None,
 ) -> None:
     """Serve until interrupted; ``on_ready`` runs once the server accepts connections."""
     sock = bind_socket(host, port)
@@ -34,6 +40,7 @@ def serve(
         app,
         lifespan="on",
         log_level=log_level,
+        log_config=log_config,  # None: uvicorn's loggers go through ours (one format for everything)
         timeout_graceful_shutdown=3,
         loop="auto",
         http="auto",

@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp_sse.core.events import EventStore
 from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.core.session import Session, SessionKind
+from mcp_sse.logs import fields
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,13 @@ class SessionRegistry:
         self._sessions[session.id] = session
         self.observer.session_opened(kind.value)
         await self._task_group.start(self._run, session)
-        logger.info("session %s opened (%s, %s)", session.id, kind.value, version)
+        logger.info(
+            "session %s opened (%s, %s)",
+            session.id,
+            kind.value,
+            version,
+            extra=fields(session_id=session.id, transport=kind.value),
+        )
         return session
 
     async def _run(self, session: Session, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -103,7 +110,7 @@ class SessionRegistry:
             try:
                 await self.runner.serve_session(session)
             except Exception:
-                logger.exception("session %s: upstream failed", session.id)
+                logger.exception("session %s: upstream failed", session.id, extra=fields(session_id=session.id))
         await self.end(session)
 
     async def end(self, session: Session) -> None:
@@ -111,7 +118,7 @@ class SessionRegistry:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
             self.observer.session_closed(session.kind.value)
-            logger.info("session %s ended", session.id)
+            logger.info("session %s ended", session.id, extra=fields(session_id=session.id))
         await session.close()
 
     async def _reap_forever(self, idle_limit: float) -> None:

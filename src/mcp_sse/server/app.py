@@ -18,6 +18,7 @@ from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import EventStore, MemoryEventStore
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, TransportError
+from mcp_sse.logs import fields
 from mcp_sse.server.http import ClientGone, HeaderList, Message, Receive, Scope, Send, header_map, send_error
 from mcp_sse.server.http import send_response as send_plain
 from mcp_sse.server.legacy_sse import LegacySSE
@@ -113,8 +114,16 @@ class McpApp:
         except TransportError as error:
             if started:
                 raise
-            logger.info("%s %s -> %d: %s", scope["method"], scope["path"], error.status, error.message)
-            self.metrics.rejected(error.status, type(error).__name__)
+            reason = type(error).__name__
+            logger.info(
+                "%s %s -> %d: %s",
+                scope["method"],
+                scope["path"],
+                error.status,
+                error.message,
+                extra=fields(status=error.status, reason=reason, session_id=headers.get("mcp-session-id")),
+            )
+            self.metrics.rejected(error.status, reason)
             await send_error(send, error, extra)
         except ClientGone:
             return

@@ -36,6 +36,7 @@ from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from mcp_sse.core.session import Outbound, Session
+from mcp_sse.logs import fields
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, Kind, RequestId, classify, error_message
 
 logger = logging.getLogger(__name__)
@@ -63,12 +64,17 @@ class ChildExited(Exception):
 class Child:
     """One server process: JSON lines in on stdin, out on stdout, stderr into our log."""
 
-    def __init__(self, command: StdioCommand, label: str) -> None:
+    def __init__(self, command: StdioCommand, label: str, session_id: str | None = None) -> None:
         self.command = command
         self.label = label
+        self.session_id = session_id
         self.process: Process | None = None
         self.exited = anyio.Event()
         self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     async def start(self, task_group: TaskGroup) -> None:
         env = {**os.environ, **self.command.env}
@@ -114,7 +120,8 @@ class Child:
                 line = await reader.receive_until(b"\n", MAX_LINE)
             except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 return
-            logger.info("%s stderr: %s", self.label, line.decode("utf-8", "replace"))
+            text = line.decode("utf-8", "replace")
+            logger.info("%s stderr: %s", self.label, text, extra=fields(session_id=self.session_id, pid=self.pid))
 
     async def stop(self) -> None:
         if self.process is None or self.exited.is_set():
@@ -214,7 +221,7 @@ class _SessionBridge:
             await self._settle_exit(self.child)
 
     async def _start(self, tg: TaskGroup, *, replay: bool) -> None:
-        self.child = Child(self.command, self.child_label)
+        self.child = Child(self.command, self.child_label, self.session.id)
         await self.child.start(tg)
         tg.start_soon(self._read, self.child)
         if replay and self.init_request is not None:
