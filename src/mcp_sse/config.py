@@ -45,6 +45,13 @@ class ServerConfig:
     max_event_bytes_per_session: int = field(
         default=16 * MiB, metadata=_doc("Bytes of event payload the log keeps per session for replay.")
     )
+    slow_consumer_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a connected client may stop draining its stream while the server waits for it; "
+            "then it is cut off and the event log's bounds apply."
+        ),
+    )
     dns_rebinding_protection: bool | None = field(
         default=None,
         metadata=_doc("Check Host and Origin. None: on when the request arrived on a loopback address."),
@@ -74,6 +81,8 @@ class ServerConfig:
             raise ValueError("max_sessions must be positive or None")
         if self.keepalive_interval <= 0:
             raise ValueError("keepalive_interval must be positive")
+        if self.slow_consumer_timeout <= 0:
+            raise ValueError("slow_consumer_timeout must be positive")
         if self.drop_every is not None and self.drop_every <= 0:
             raise ValueError("drop_every must be positive or None")
         if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:

@@ -106,3 +106,40 @@ async def test_server_side_close_only_for_clients_that_poll() -> None:
         stream.attach(scope)
         session.close_request_stream(1)
         assert scope.cancel_called is closes, version
+
+
+async def test_a_reader_that_never_drains_is_cut_after_the_timeout() -> None:
+    import anyio
+
+    session = Session("sid", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore(), backlog_limit=2)
+    session.slow_consumer_timeout = 0.2
+    stream = session.open_request_stream([1])
+    assert stream.expecting_writer, "a POST stream waits for its own connection"
+    stuck = anyio.CancelScope()
+    stream.attach(stuck)
+    with anyio.fail_after(5):
+        for i in range(4):  # the third append waits 0.2 s for room, then cuts the reader and goes on
+            await session.emit(Outbound(b"%d" % i, Kind.NOTIFICATION, None, related_request_id=1))
+    assert stuck.cancel_called
+    assert [e.payload for e in await session.read(stream, 0)] == [b"0", b"1", b"2", b"3"]
+
+
+async def test_a_draining_reader_lets_the_producer_on() -> None:
+    import anyio
+
+    session = Session("sid", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore(), backlog_limit=2)
+    stream = session.open_request_stream([1])
+    reader = anyio.CancelScope()
+    stream.attach(reader)
+
+    async def drain() -> None:
+        while stream.sent < 6:
+            await anyio.sleep(0.01)
+            stream.mark_sent(stream.appended)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        with anyio.fail_after(5):
+            for i in range(6):
+                await session.emit(Outbound(b"%d" % i, Kind.NOTIFICATION, None, related_request_id=1))
+    assert not reader.cancel_called

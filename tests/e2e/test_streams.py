@@ -283,3 +283,26 @@ async def test_a_session_whose_initialize_failed_does_not_linger(json_response: 
             # the one slot is free again: a good initialize gets a session, not 503
             good = await http.post(url, json=init_request(), headers=POST_HEADERS)
     assert good.status_code == 200
+
+
+async def test_a_connected_client_gets_backpressure_not_eviction() -> None:
+    """An upstream that produces far more than the replay window, faster than the socket drains,
+    waits for the connected client; nothing it has not been sent is evicted."""
+    from bench.targets import RawUpstream
+
+    with run_server(create_app(RawUpstream(), ServerConfig(max_events_per_session=200))) as base:
+        url = base + "/mcp"
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session_id = await initialize(http, url)
+            request = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "push", "arguments": {"n": 5000}, "_meta": {"progressToken": 1}},
+            }
+            async with http.stream("POST", url, json=request, headers=session_headers(session_id)) as r:
+                assert r.status_code == 200
+                messages = [orjson.loads(e.data) async for e in iter_events(r) if e.data]
+    progress = [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"]
+    assert progress == list(range(1, 5001))
+    assert messages[-1]["id"] == 2

@@ -49,7 +49,11 @@ class SessionRegistry:
         idle_timeout: float | None,
         json_response: bool = False,
         observer: Observer | None = None,
+        backlog_limit: int = 5_000,
+        slow_consumer_timeout: float = 30.0,
     ) -> None:
+        self.backlog_limit = backlog_limit
+        self.slow_consumer_timeout = slow_consumer_timeout
         self.observer: Observer = observer or NullObserver()
         self.store = store
         self.runner = runner
@@ -89,7 +93,15 @@ class SessionRegistry:
             raise RuntimeError("the session registry is not running (the app's lifespan did not start)")
         if self.max_sessions is not None and len(self._sessions) >= self.max_sessions:
             raise SessionLimitReached(self.max_sessions)
-        session = Session(new_session_id(), kind, version, self.store, json_response=self.json_response)
+        session = Session(
+            new_session_id(),
+            kind,
+            version,
+            self.store,
+            json_response=self.json_response,
+            backlog_limit=self.backlog_limit,
+            slow_consumer_timeout=self.slow_consumer_timeout,
+        )
         session.observer = self.observer
         self._sessions[session.id] = session
         self.observer.session_opened(kind.value)

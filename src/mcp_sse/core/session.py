@@ -67,7 +67,18 @@ class Outbound:
 class Stream:
     """One logical SSE stream of a session: the standalone stream, or the one of a POST."""
 
-    __slots__ = ("_changed", "complete", "json_mode", "key", "pending", "writer")
+    __slots__ = (
+        "_advanced",
+        "_changed",
+        "appended",
+        "complete",
+        "expecting_writer",
+        "json_mode",
+        "key",
+        "pending",
+        "sent",
+        "writer",
+    )
 
     def __init__(self, key: int, *, json_mode: bool = False) -> None:
         self.key = key
@@ -75,7 +86,30 @@ class Stream:
         self.pending: set[RequestId] = set()
         self.complete = False
         self.writer: anyio.CancelScope | None = None
+        self.appended = 0  # the last sequence number appended to this stream
+        self.sent = 0  # the last one a connection has written out
+        # A POST stream's own connection is about to attach: hold the producer back for it too.
+        self.expecting_writer = False
         self._changed = anyio.Event()
+        self._advanced = anyio.Event()
+
+    @property
+    def backlog(self) -> int:
+        """Events appended but not yet written to the connection that is (or will be) reading them."""
+        return self.appended - self.sent
+
+    @property
+    def has_reader(self) -> bool:
+        return self.writer is not None or self.expecting_writer
+
+    def mark_sent(self, seq: int) -> None:
+        """The writer has written everything up to ``seq``: a producer waiting for room may go on."""
+        self.sent = seq
+        self._advanced.set()
+        self._advanced = anyio.Event()
+
+    async def wait_advanced(self) -> None:
+        await self._advanced.wait()
 
     @property
     def changed(self) -> anyio.Event:
@@ -95,6 +129,8 @@ class Stream:
     def detach(self, scope: anyio.CancelScope) -> None:
         if self.writer is scope:
             self.writer = None
+            self.expecting_writer = False  # the client left: from now on the log keeps what it can
+            self.mark_sent(self.sent)  # wake a producer waiting for this reader
 
 
 class Session:
@@ -113,8 +149,12 @@ class Session:
         store: EventStore,
         *,
         json_response: bool = False,
+        backlog_limit: int = 5_000,
+        slow_consumer_timeout: float = 30.0,
     ) -> None:
         self.id = session_id
+        self.backlog_limit = backlog_limit
+        self.slow_consumer_timeout = slow_consumer_timeout
         self.kind = kind
         self.version = version
         self.store = store
@@ -156,6 +196,7 @@ class Session:
         key = self._next_stream
         self._next_stream += 1
         stream = Stream(key, json_mode=json_mode)
+        stream.expecting_writer = not json_mode
         stream.pending.update(request_ids)
         self.streams[key] = stream
         for request_id in request_ids:
@@ -214,9 +255,26 @@ class Session:
         stream.notify()
 
     async def _store(self, stream: Stream, payload: bytes) -> None:
+        if stream.has_reader and stream.backlog >= self.backlog_limit:
+            await self._wait_for_room(stream)
         started = time.perf_counter()
-        await self.store.append(self.id, stream.key, payload)
+        stream.appended = await self.store.append(self.id, stream.key, payload)
         self.observer.event_appended(time.perf_counter() - started)
+
+    async def _wait_for_room(self, stream: Stream) -> None:
+        """Backpressure: a connected client is behind, so the producer waits instead of the log
+        evicting what that client has not been sent. A client that does not drain for
+        ``slow_consumer_timeout`` is cut off; after that the log's eviction policy applies."""
+        while stream.has_reader and stream.backlog >= self.backlog_limit and not self.closed:
+            with anyio.move_on_after(self.slow_consumer_timeout) as waited:
+                await stream.wait_advanced()
+            if waited.cancelled_caught:
+                logger.warning("session %s stream %d: client not draining; closing it", self.id, stream.key)
+                self.observer.slow_consumer_closed()
+                stream.expecting_writer = False
+                if stream.writer is not None:
+                    stream.writer.cancel()
+                return
 
     @property
     def inbound_depth(self) -> int:

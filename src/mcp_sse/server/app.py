@@ -52,6 +52,9 @@ class McpApp:
             idle_timeout=self.config.session_idle_timeout,
             json_response=self.config.json_response,
             observer=self.metrics,
+            # Half the replay window: a client being fed never has its unsent events evicted.
+            backlog_limit=max(1, self.config.max_events_per_session // 2),
+            slow_consumer_timeout=self.config.slow_consumer_timeout,
         )
         self.guard = RequestGuard(self.config)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "serve_modern") else None

@@ -140,6 +140,7 @@ class _Pump:
             if pending:
                 await self.send({"type": "http.response.body", "body": pending, "more_body": True})
                 pending = b""
+                stream.mark_sent(cursor)
             if self.drop_every is not None and sent >= self.drop_every:
                 logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
                 return
