@@ -23,6 +23,13 @@ class ServerConfig:
     messages_path: str = field(
         default="/messages", metadata=_doc("Where 2024-11-05 clients POST (announced in the endpoint event).")
     )
+    modern_only: bool = field(
+        default=False,
+        metadata=_doc(
+            "Serve only the stateless 2026-07-28 era: GET, DELETE and HTTP+SSE answer 405, session headers "
+            "are ignored. Needs an upstream that serves that era (an SDK server)."
+        ),
+    )
     json_response: bool = field(
         default=False, metadata=_doc("Answer POSTed requests with one JSON body instead of an SSE stream.")
     )

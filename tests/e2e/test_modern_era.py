@@ -86,3 +86,35 @@ async def test_a_session_request_with_a_bad_version_gets_the_session_era_answer(
     error = response.json()["error"]
     assert error["code"] == -32022 and response.json()["id"] == 5
     assert error["data"]["supported"][-2:] == ["2025-11-25", "2026-07-28"]
+
+
+@pytest.fixture(scope="module")
+def modern_only_url() -> Iterator[str]:
+    with run_server(create_app(build_test_server(), ServerConfig(modern_only=True))) as url:
+        yield url
+
+
+async def test_modern_only_serves_2026_and_refuses_the_session_era(modern_only_url: str) -> None:
+    async with Client(modern_only_url + "/mcp") as client:
+        assert client.protocol_version == "2026-07-28"
+        assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
+    async with httpx2.AsyncClient() as http:
+        headers = {"accept": "text/event-stream", "mcp-session-id": "whatever", "last-event-id": "1-1"}
+        get = await http.get(modern_only_url + "/mcp", headers=headers)
+        delete = await http.delete(modern_only_url + "/mcp", headers={"mcp-session-id": "whatever"})
+        sse = await http.get(modern_only_url + "/sse", headers={"accept": "text/event-stream"})
+        from tests.rawclient import POST_HEADERS, init_request
+
+        init = await http.post(modern_only_url + "/mcp", json=init_request(), headers=POST_HEADERS)
+    assert get.status_code == 405 and get.headers["allow"] == "POST"
+    assert delete.status_code == 405
+    assert sse.status_code == 405
+    assert init.status_code == 400, init.text
+    assert "mcp-session-id" not in init.headers
+    assert "2026-07-28" in init.text, "an initialize is told which versions are served"
+
+
+def test_modern_only_needs_an_upstream_that_serves_it() -> None:
+    upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
+    with pytest.raises(ValueError, match="modern_only"):
+        create_app(upstream, ServerConfig(modern_only=True))

@@ -58,6 +58,8 @@ class McpApp:
         )
         self.guard = RequestGuard(self.config)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "serve_modern") else None
+        if self.config.modern_only and modern is None:
+            raise ValueError("modern_only needs an upstream that serves the 2026-07-28 era (an SDK server)")
         self.streamable = Streamable(self.config, self.registry, modern)
         self.legacy = LegacySSE(self.config, self.registry)
         self._running = False
@@ -144,6 +146,9 @@ class McpApp:
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
         method = scope["method"]
+        if self.config.modern_only and path in self._mcp_paths | self._sse_paths | self._message_paths:
+            await self._route_modern_only(scope, receive, send, headers, extra, path, method)
+            return
         if path in self._mcp_paths:
             handler: Any = {
                 "POST": self.streamable.post,
@@ -180,6 +185,30 @@ class McpApp:
         if not self._running:
             raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
         await handler(scope, receive, send, headers, extra)
+
+    async def _route_modern_only(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        extra: HeaderList,
+        path: str,
+        method: str,
+    ) -> None:
+        """A stateless-only server (SPEC item 91): every POST is a 2026-07-28 request, session headers
+        mean nothing, and the session era's GET, DELETE and HTTP+SSE answer 405."""
+        if method == "OPTIONS":
+            await self._preflight(send, headers, "POST, OPTIONS")
+            return
+        if method != "POST" or path not in self._mcp_paths:
+            raise MethodNotAllowed(
+                f"Method Not Allowed: {method} {path}; this server speaks only the stateless 2026-07-28 era",
+                headers={"Allow": "POST"},
+            )
+        if not self._running:
+            raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
+        await self.streamable.post_stateless(scope, receive, send, headers)
 
     async def _preflight(self, send: Send, headers: dict[str, str], allow: str) -> None:
         out = self.guard.cors_headers(headers, preflight=True)

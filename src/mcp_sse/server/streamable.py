@@ -41,10 +41,35 @@ class Streamable:
     modern: ModernUpstream | None = None
     """An upstream that serves the stateless 2026-07-28 era itself; None: such requests get -32022."""
 
-    async def _post_modern(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+    async def post_stateless(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        """Modern-only mode: every POST goes to the stateless path, session-era headers stripped;
+        an ``initialize`` is told which versions this server speaks (SPEC item 91)."""
+        body = await read_body(receive, headers, self.config.max_body_bytes)
+        try:
+            message = jsonrpc.parse_body(body).messages[0]
+        except jsonrpc.FramingError:
+            message = None  # the stateless path answers malformed bodies itself
+        if message is not None and message.method == "initialize":
+            params = message.obj.get("params")
+            requested = params.get("protocolVersion") if isinstance(params, dict) else None
+            supported = list(eras.MODERN_VERSIONS)
+            raise UnsupportedProtocolVersion(
+                f"Bad Request: this server speaks only the stateless era ({', '.join(supported)}); "
+                "send requests with their version in _meta instead of initialize",
+                request_id=message.id,
+                data={"supported": supported, "requested": requested},
+            )
+        ignored = {b"mcp-session-id", b"last-event-id"}
+        scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() not in ignored])
+        await self._post_modern(scope, receive, send, headers, body)
+
+    async def _post_modern(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], body: bytes | None = None
+    ) -> None:
         """Hand a stateless-era POST to the upstream, its body read once under our size limit."""
         assert self.modern is not None
-        body = await read_body(receive, headers, self.config.max_body_bytes)
+        if body is None:
+            body = await read_body(receive, headers, self.config.max_body_bytes)
         delivered = False
 
         async def replay() -> Message:
