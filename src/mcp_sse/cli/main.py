@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import sys
 from typing import Any, cast
@@ -144,16 +143,25 @@ def _demo_help(url: str) -> None:
     sys.stdout.flush()
 
 
-def _client_options(fn: Any) -> Any:
+def _header_options(fn: Any) -> Any:
+    """--header and --bearer: what every command that speaks to a server sends with each request."""
     fn = click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")(fn)
-    fn = click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")(fn)
-    fn = click.option(
+    return click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")(fn)
+
+
+def _transport_option(fn: Any) -> Any:
+    return click.option(
         "--transport",
         type=click.Choice(["auto", "streamable-http", "sse"]),
         default="auto",
         show_default=True,
         help="Which HTTP transport; auto probes Streamable HTTP and falls back to HTTP+SSE.",
     )(fn)
+
+
+def _client_options(fn: Any) -> Any:
+    fn = _header_options(fn)
+    fn = _transport_option(fn)
     fn = click.option(
         "--retry-budget", default=30.0, show_default=True, help="Seconds to keep reconnecting before giving up."
     )(fn)
@@ -218,9 +226,8 @@ def tools_command(url: str, header: tuple[str, ...], bearer: str | None, **optio
 
 @main.command("connect")
 @click.argument("url")
-@click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")
-@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")
-@click.option("--transport", type=click.Choice(["auto", "streamable-http", "sse"]), default="auto", show_default=True)
+@_header_options
+@_transport_option
 @click.option("--retry-budget", default=300.0, show_default=True, help="Seconds to keep reconnecting a stream.")
 @click.option("--log-level", default="warning", show_default=True, help="Log level (logs go to stderr).")
 def connect_command(
@@ -233,23 +240,17 @@ def connect_command(
     from mcp_sse.cli.client_commands import parse_headers
     from mcp_sse.client.connect import Transport
     from mcp_sse.client.policy import ReconnectPolicy
+    from mcp_sse.logs import configure
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    configure(log_level, "text")  # logs go to stderr: stdout carries the protocol
     headers = parse_headers(header, bearer)
     anyio.run(bridge, url, headers, cast(Transport, transport), ReconnectPolicy(budget=retry_budget))
 
 
 @main.command("proxy")
 @click.argument("url")
-@click.option("--header", "header", multiple=True, help="Header NAME: VALUE sent upstream (repeatable).")
-@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN upstream.")
-@click.option(
-    "--transport",
-    type=click.Choice(["auto", "streamable-http", "sse"]),
-    default="auto",
-    show_default=True,
-    help="How to reach the upstream.",
-)
+@_header_options
+@_transport_option
 @_server_options
 def proxy_command(
     url: str,
@@ -272,8 +273,7 @@ def proxy_command(
 
 @main.command("doctor")
 @click.argument("url")
-@click.option("--header", "header", multiple=True, help="Extra request header NAME: VALUE (repeatable).")
-@click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")
+@_header_options
 @click.option(
     "--stream-wait",
     default=20.0,
