@@ -76,6 +76,13 @@ class ServerConfig:
     retry_after_seconds: int = field(
         default=5, metadata=_doc("The Retry-After value sent with 503 when the session limit is reached.")
     )
+    dashboard: bool = field(
+        default=False,
+        metadata=_doc(
+            "Serve a browser page at / (and /dashboard): live sessions, streams, events per second and "
+            "replays over EventSource, and a box that calls the server's search tools."
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):

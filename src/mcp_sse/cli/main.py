@@ -35,13 +35,15 @@ def _server_options(fn: Any) -> Any:
     return fn
 
 
-def _announce(path: str, title: str, extra: Any = None) -> Any:
+def _announce(path: str, title: str, extra: Any = None, dashboard: bool = False) -> Any:
     def on_ready(sock: socket.socket) -> None:
         url = url_for(sock, path)
         base = url.rsplit(path, 1)[0]
         click.echo(f"{title} listening")
         click.echo(f"  Streamable HTTP: {url}")
         click.echo(f"  HTTP+SSE:        {base}/sse")
+        if dashboard:
+            click.echo(f"  Browser page:    {base}/dashboard")
         sys.stdout.flush()
         if extra is not None:
             extra(url)
@@ -66,7 +68,14 @@ def _run(
     app = create_app(server, cfg)
     # After the server is built: MCPServer() installs its own root handler at INFO; ours replaces it.
     configure(log_level, log_format)
-    serve(app, host, port, on_ready=_announce(cfg.path, title, on_ready_extra), log_level=log_level, log_config=None)
+    serve(
+        app,
+        host,
+        port,
+        on_ready=_announce(cfg.path, title, on_ready_extra, cfg.dashboard),
+        log_level=log_level,
+        log_config=None,
+    )
 
 
 @main.command("serve", context_settings={"allow_interspersed_args": False})
@@ -126,6 +135,7 @@ def demo_command(root: str | None, scan_delay_ms: float, host: str, port: int, l
     from mcp_sse.demo.server import build_demo_server
 
     server = build_demo_server(Path(root) if root else None, scan_delay_ms)
+    options["config_dashboard"] = True  # the demo always has its browser page
     _run(server, host, port, log_level, "mcp-sse demo", on_ready_extra=_demo_help, **options)
 
 

@@ -84,6 +84,10 @@ class SessionRegistry:
     def inbound_depth(self) -> int:
         return sum(session.inbound_depth for session in self._sessions.values())
 
+    def sessions(self) -> list[Session]:
+        """The live sessions, oldest first (a copy: safe to hold across awaits)."""
+        return list(self._sessions.values())
+
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 

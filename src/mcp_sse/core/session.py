@@ -164,7 +164,7 @@ class Session:
         self.observer: Observer = NullObserver()
         self.cancel_scope: anyio.CancelScope | None = None
         self.standalone_opened = False
-        self.last_activity = time.monotonic()
+        self.opened = self.last_activity = time.monotonic()
         self.active = 0
         self._next_stream = 1
         self._request_streams: dict[RequestId, int] = {}

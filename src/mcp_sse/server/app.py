@@ -19,6 +19,7 @@ from mcp_sse.core.events import EventStore, MemoryEventStore
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, TransportError
 from mcp_sse.logs import fields
+from mcp_sse.server.dashboard import Dashboard
 from mcp_sse.server.http import ClientGone, HeaderList, Message, Receive, Scope, Send, header_map, send_error
 from mcp_sse.server.http import send_response as send_plain
 from mcp_sse.server.legacy_sse import LegacySSE
@@ -62,6 +63,7 @@ class McpApp:
             raise ValueError("modern_only needs an upstream that serves the 2026-07-28 era (an SDK server)")
         self.streamable = Streamable(self.config, self.registry, modern)
         self.legacy = LegacySSE(self.config, self.registry)
+        self.dashboard = Dashboard(self.config, self.registry, self.metrics) if self.config.dashboard else None
         self._running = False
         base = self.config.path.rstrip("/") or "/"
         self._mcp_paths = {base, base + "/"} if base != "/" else {"/"}
@@ -174,6 +176,9 @@ class McpApp:
             if method != "POST":
                 raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": "POST, OPTIONS"})
             handler = self.legacy.post
+        elif self.dashboard is not None and self.dashboard.handles(path) and method == "GET":
+            await self.dashboard.serve(scope, receive, send, path, extra)
+            return
         elif path == "/healthz" and method == "GET":
             await send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
             return

@@ -47,6 +47,22 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def totals(self) -> dict[str, float]:
+        """Each counter and gauge summed over its labels, by sample name; ``events_sent`` by kind.
+
+        For the dashboard, which reads these once a second: cheap enough, and no second set of counters.
+        """
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith(("_created", "_bucket")):
+                    continue
+                key = sample.name
+                if kind := sample.labels.get("kind"):
+                    key = f"{key}:{kind}"
+                out[key] = out.get(key, 0.0) + sample.value
+        return out
+
     def rejected(self, status: int, reason: str) -> None:
         self.rejects.labels(str(status), reason).inc()
 
