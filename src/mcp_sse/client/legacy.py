@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 from mcp.shared.message import SessionMessage
 
 from mcp_sse.client.core import Backoff, RetryRules, resolve_endpoint
+from mcp_sse.client.modern import is_modern_request
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.client.streamable import (
     ClientStats,
@@ -30,7 +31,7 @@ from mcp_sse.client.streamable import (
     is_response,
     to_session_message,
 )
-from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, RequestId
+from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, METHOD_NOT_FOUND, RequestId
 from mcp_sse.wire.sse import SSEDecoder
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ class LegacySSEClient:
 
     async def _outgoing(self, message: SessionMessage) -> None:
         obj = message.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
+        if "method" in obj and "id" in obj and is_modern_request(obj):
+            # HTTP+SSE is a 2024-11-05 transport: the stateless era cannot exist on it, whatever a
+            # server would answer. Say so at once, and a probing client falls back to initialize.
+            await self._deliver(
+                error_message(obj["id"], METHOD_NOT_FOUND, "the HTTP+SSE transport has no 2026-07-28 (stateless) era")
+            )
+            return
         if "method" in obj and "id" in obj:
             pending = Pending(obj, None, self.rules.is_safe(obj))
             self.pending[pending.id] = pending

@@ -26,6 +26,14 @@ from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, Ses
 from mcp_types import jsonrpc_message_adapter
 
 from mcp_sse.client.core import Backoff, Cursor, RetryRules, should_fall_back_to_sse
+from mcp_sse.client.modern import (
+    LIST_METHODS,
+    ListenState,
+    is_modern_request,
+    list_changed_notification,
+    modern_headers,
+    relist_request,
+)
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, RequestId
 from mcp_sse.wire.sse import SSEDecoder
@@ -86,6 +94,17 @@ class Pending:
     safe: bool
     cursor: Cursor = field(default_factory=Cursor)
     resends: int = 0
+    # 2026-07-28: no session, no resumption; closing the POST is how it is cancelled.
+    modern: bool = False
+    listen: ListenState | None = None
+    scope: anyio.CancelScope | None = None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Stop working on this request: its HTTP response is closed, which the server sees."""
+        self.cancelled = True
+        if self.scope is not None:
+            self.scope.cancel()
 
     @property
     def wire_request(self) -> dict[str, Any]:
@@ -161,6 +180,8 @@ class StreamableHTTPClient:
         self._task_group: TaskGroup | None = None
         self._standalone_started = False
         self._reinit_counter = 0
+        self._modern = False  # the last request went out in the stateless era
+        self._internal_ids = 0
 
     # --- the loop that takes the session's messages ---------------------------------------
 
@@ -182,6 +203,12 @@ class StreamableHTTPClient:
         metadata = message.metadata if isinstance(message.metadata, ClientMessageMetadata) else None
         if "method" in obj and "id" in obj:
             pending = Pending(obj, metadata, self.rules.is_safe(obj))
+            if is_modern_request(obj):
+                self._modern = pending.modern = True
+                if pending.method == "subscriptions/listen":
+                    pending.listen = ListenState()
+            elif pending.method == "initialize":
+                self._modern = False
             self.pending[pending.id] = pending
             if pending.method == "initialize":
                 self.init_request = obj
@@ -197,10 +224,25 @@ class StreamableHTTPClient:
                 self._task_group.start_soon(self._run_request, pending)
             return
         if obj.get("method") == "notifications/cancelled":
+            if self._cancel_by_closing(obj):
+                return
             obj = self._cancel_under_wire_id(obj)
         await self._post_one_way(obj, metadata)
         if obj.get("method") == "notifications/initialized":
             self._start_standalone()
+
+    def _cancel_by_closing(self, obj: dict[str, Any]) -> bool:
+        """2026-07-28 has no client notifications: closing a request's stream cancels it (SPEC 79).
+        True when the cancellation was done that way and nothing must be POSTed."""
+        params = obj.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        pending = self.pending.get(request_id) if request_id is not None else None
+        if pending is None:
+            return self._modern  # too late to matter; never leak a notification onto a stateless server
+        if not pending.modern:
+            return False
+        pending.cancel()
+        return True
 
     def _cancel_under_wire_id(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A cancellation names the caller's id; the server knows the request by its latest wire id."""
@@ -214,9 +256,13 @@ class StreamableHTTPClient:
 
     async def _run_request(self, pending: Pending) -> None:
         try:
-            await self._complete(pending)
+            with anyio.CancelScope() as pending.scope:
+                if pending.cancelled:
+                    pending.scope.cancel()
+                await self._complete(pending)
         finally:
-            self.pending.pop(pending.id, None)
+            if self.pending.get(pending.id) is pending:
+                del self.pending[pending.id]
 
     # --- one request, finished whatever happens ------------------------------------------
 
@@ -261,12 +307,24 @@ class StreamableHTTPClient:
                 backoff.reset()
             except StreamBroken as broken:
                 first_failure = first_failure or broken.reason
+                if pending.modern:
+                    # No resumption in this era: a broken request is lost and only a new one can follow.
+                    pending.cursor = Cursor()
+                    if pending.listen is not None:
+                        pending.listen.reopening = True  # re-listening is always safe: it starts no work
+                        if pending.listen.acked:
+                            backoff.reset()  # each outage gets the whole budget
                 if pending.cursor.last_event_id is not None:
                     resume = True
-                elif not broken.maybe_received or pending.safe:
+                elif not broken.maybe_received or pending.safe or pending.listen is not None:
                     if resume or broken.maybe_received:
                         pending.resends += 1
                     resume = False
+                elif pending.modern:
+                    raise GiveUp(
+                        f"the response stream broke ({broken.reason}); in the 2026-07-28 era a broken request "
+                        "is lost, and this one is not marked safe to retry, so it was not sent again"
+                    ) from None
                 else:
                     raise GiveUp(
                         f"the connection broke before the server sent a resumable event id ({broken.reason}); "
@@ -377,6 +435,8 @@ class StreamableHTTPClient:
                 if pending is not None and is_response(obj):
                     await self._deliver_response(pending, obj)
                     return True
+                if pending is not None and pending.listen is not None and not await self._listened(pending, obj):
+                    continue
                 # Say which request this came with, for a gateway that must route it onward.
                 await self._deliver(to_session_message(obj, pending.id if pending is not None else None))
             if decoder.retry is not None:
@@ -390,6 +450,8 @@ class StreamableHTTPClient:
         obj["id"] = pending.id  # a resumed stream answers under the original id (SDK contract)
         if pending.method == "initialize" and "result" in obj:
             self.protocol_version = obj["result"].get("protocolVersion")
+        elif pending.modern and pending.method == "server/discover" and "result" in obj:
+            self.protocol_version = None  # stateless: each request carries its own version header
         elif pending.method == "tools/list" and "result" in obj:
             self.rules.learn_tools(obj["result"])
         await self._deliver(to_session_message(obj))
@@ -528,6 +590,64 @@ class StreamableHTTPClient:
                         return obj
         raise StreamBroken("the initialize stream ended before its response")
 
+    # --- 2026-07-28 subscriptions, made safe to lose ----------------------------------------
+
+    async def _listened(self, pending: Pending, obj: dict[str, Any]) -> bool:
+        """A message on a listen stream: rewrite the subscription id to the caller's, and after a
+        re-open, swallow the repeated acknowledgment and look for what changed meanwhile."""
+        listen = pending.listen
+        assert listen is not None
+        ListenState.stamp(obj, pending.id)
+        if obj.get("method") != "notifications/subscriptions/acknowledged":
+            return True
+        first = not listen.acked
+        listen.acknowledged(obj)
+        assert self._task_group is not None
+        self._task_group.start_soon(self._catch_up, pending, first)
+        return first
+
+    async def _catch_up(self, pending: Pending, baseline: bool) -> None:
+        """Re-list what the subscription covers; raise a change event for whatever differs from what
+        was known before the stream broke. On the first acknowledgment this only records a baseline."""
+        listen = pending.listen
+        assert listen is not None
+        async with listen.catching_up:
+            for method in listen.covered_lists():
+                try:
+                    digest = await self._list_digest(pending, method)
+                except (StreamBroken, GiveUp) as exc:
+                    logger.info("re-listing %s after a listen re-open failed: %s", method, exc)
+                    digest = None
+                if listen.changed(method, digest, baseline):
+                    await self._deliver(to_session_message(list_changed_notification(method, pending.id)))
+            if not baseline:
+                listen.reopens += 1
+
+    async def _list_digest(self, pending: Pending, method: str) -> bytes:
+        """Every page of a list, reduced to bytes that compare equal exactly when the lists do."""
+        pages: list[Any] = []
+        cursor: str | None = None
+        for _ in range(100):  # a paginator that never ends cannot hang the catch-up
+            self._internal_ids += 1
+            request = relist_request(pending.request, method, cursor, f"mcp-sse-relist-{self._internal_ids}")
+            headers = self._headers(None)
+            headers.update(modern_headers(pending.metadata, method))
+            async with self._open("POST", headers, orjson.dumps(request)) as response:
+                if response.status_code >= 400:
+                    raise GiveUp(f"{method} answered {response.status_code}: {await self._error_text(response)}")
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    answer = orjson.loads(await self._read_all(response))
+                else:
+                    answer = await self._first_response(response)
+            result = answer.get("result")
+            if not isinstance(result, dict):
+                raise GiveUp(f"{method} failed: {answer.get('error')}")
+            pages.append(result.get(LIST_METHODS[method]))
+            cursor = result.get("nextCursor")
+            if not cursor:
+                break
+        return orjson.dumps(pages, option=orjson.OPT_SORT_KEYS)
+
     # --- HTTP plumbing -----------------------------------------------------------------------
 
     def _headers(self, metadata: ClientMessageMetadata | None, *, accept: str | None = None) -> dict[str, str]:
@@ -539,7 +659,8 @@ class StreamableHTTPClient:
         if self.protocol_version:
             headers["mcp-protocol-version"] = self.protocol_version
         if metadata is not None and metadata.headers:
-            headers.update(metadata.headers)
+            # Lower-case, so a header the session stamps replaces ours instead of going out twice.
+            headers.update((name.lower(), value) for name, value in metadata.headers.items())
         return headers
 
     @asynccontextmanager

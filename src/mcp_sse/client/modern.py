@@ -1,0 +1,111 @@
+"""Decisions for the stateless 2026-07-28 era on the client side: which requests belong to it, and
+how a ``subscriptions/listen`` stream survives being cut.
+
+The era has no resumption, so notifications sent while a listen stream was down are gone by design
+(SPEC items 78, 86). What makes it safe anyway: after re-opening, re-list what the subscription
+covers and raise the change event the caller would have seen whenever the list differs from the
+one known before the cut. A spurious event is harmless (the caller re-lists); a missed one is not,
+so when a re-list fails the event is raised anyway. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from mcp_sse.wire import eras
+from mcp_sse.wire.jsonrpc import RequestId
+
+META_PREFIX = "io.modelcontextprotocol/"
+VERSION_KEY = META_PREFIX + "protocolVersion"
+SUBSCRIPTION_KEY = META_PREFIX + "subscriptionId"
+
+# list method -> the result field holding its items
+LIST_METHODS = {"tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources"}
+# filter flag -> (list method, the notification that says it changed)
+_COVERED = {
+    "toolsListChanged": ("tools/list", "notifications/tools/list_changed"),
+    "promptsListChanged": ("prompts/list", "notifications/prompts/list_changed"),
+    "resourcesListChanged": ("resources/list", "notifications/resources/list_changed"),
+}
+_CHANGED = dict(_COVERED.values())
+_PER_REQUEST_HEADERS = ("mcp-method", "mcp-name", "mcp-param-")
+
+
+def _meta(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    params = obj.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def is_modern_request(obj: Mapping[str, Any]) -> bool:
+    """A request in the stateless era names its version in ``_meta`` (SPEC item 80)."""
+    meta = _meta(obj)
+    return meta is not None and meta.get(VERSION_KEY) in eras.MODERN_VERSIONS
+
+
+def modern_headers(metadata: Any, method: str) -> dict[str, str]:
+    """Headers for a request of our own beside the caller's: its version, our method."""
+    stamped = getattr(metadata, "headers", None) or {}
+    headers = {name.lower(): value for name, value in stamped.items()}
+    headers = {name: value for name, value in headers.items() if not name.startswith(_PER_REQUEST_HEADERS)}
+    headers["mcp-method"] = method
+    return headers
+
+
+def relist_request(
+    listen_request: Mapping[str, Any], method: str, cursor: str | None, request_id: str
+) -> dict[str, Any]:
+    """A list request carrying the same envelope (version, client info, capabilities) as the listen."""
+    meta = {key: value for key, value in (_meta(listen_request) or {}).items() if key.startswith(META_PREFIX)}
+    params: dict[str, Any] = {"_meta": meta}
+    if cursor:
+        params["cursor"] = cursor
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def list_changed_notification(method: str, subscription_id: RequestId) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": _CHANGED[method], "params": {"_meta": {SUBSCRIPTION_KEY: subscription_id}}}
+
+
+@dataclass
+class ListenState:
+    """One ``subscriptions/listen`` request across its re-opens."""
+
+    acked: bool = False
+    honored: dict[str, Any] = field(default_factory=dict)
+    reopening: bool = False
+    reopens: int = 0  # re-opens whose catch-up has finished
+    digests: dict[str, bytes] = field(default_factory=dict)
+    catching_up: anyio.Lock = field(default_factory=anyio.Lock)
+
+    @staticmethod
+    def stamp(obj: dict[str, Any], subscription_id: RequestId) -> None:
+        """A re-opened stream is a new request with a new id; the caller knows only the first."""
+        meta = _meta(obj)
+        if meta is not None and SUBSCRIPTION_KEY in meta:
+            meta[SUBSCRIPTION_KEY] = subscription_id
+
+    def acknowledged(self, obj: Mapping[str, Any]) -> None:
+        params = obj.get("params")
+        honored = params.get("notifications") if isinstance(params, dict) else None
+        if not self.acked and isinstance(honored, dict):
+            self.honored = honored
+        self.acked = True
+
+    def covered_lists(self) -> Iterator[str]:
+        for flag, (method, _) in _COVERED.items():
+            if self.honored.get(flag):
+                yield method
+
+    def changed(self, method: str, digest: bytes | None, baseline: bool) -> bool:
+        """Record a re-list; True when the caller must be told the list changed while we were away."""
+        previous = self.digests.get(method)
+        if digest is not None:
+            self.digests[method] = digest
+        if baseline:
+            return False
+        return digest is None or previous is None or digest != previous

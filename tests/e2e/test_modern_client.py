@@ -1,0 +1,202 @@
+"""Our client in the stateless 2026-07-28 era, under the official SDK's ``Client`` (which probes with
+``server/discover`` and stamps each request's headers), against our server and the SDK's own:
+list, call with progress, cancel by closing the stream, a safe resend under a new id after a cut,
+and a ``subscriptions/listen`` stream cut three times while the tool list changes in the gaps."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+from mcp import Client, types
+from mcp.client.subscriptions import ToolsListChanged
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+
+from mcp_sse import ServerConfig, create_app
+from mcp_sse.client import ReconnectPolicy, connect
+from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
+from tests.proxy import TCPProxy
+from tests.servers import ROOT, build_test_server, run_server
+
+pytestmark = pytest.mark.anyio
+FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, budget=20.0)
+
+
+@dataclass
+class Seen:
+    """What the server's tools saw, for the tests to check from outside."""
+
+    cancelled: int = 0
+    runs: dict[str, int] = field(default_factory=dict)
+    grown: int = 0
+
+
+def build_server(seen: Seen) -> MCPServer:
+    server = MCPServer("modern-era tests")
+
+    @server.tool()
+    async def count(to: int, ctx: Context) -> str:
+        for step in range(1, to + 1):
+            await ctx.report_progress(step, to)
+        return f"counted to {to}"
+
+    @server.tool()
+    async def block(ctx: Context) -> str:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            seen.cancelled += 1
+            raise
+        return "never"
+
+    async def slow(name: str, ctx: Context) -> str:
+        seen.runs[name] = seen.runs.get(name, 0) + 1
+        for step in range(1, 41):
+            await ctx.report_progress(step, 40)
+            await anyio.sleep(0.02)
+        return f"{name} done"
+
+    @server.tool(annotations=types.ToolAnnotations(read_only_hint=True))
+    async def read_slowly(ctx: Context) -> str:
+        return await slow("read_slowly", ctx)
+
+    @server.tool()
+    async def write_slowly(ctx: Context) -> str:
+        return await slow("write_slowly", ctx)
+
+    @server.tool()
+    async def grow(ctx: Context) -> str:
+        seen.grown += 1
+        name = f"grown_{seen.grown}"
+
+        def added() -> str:
+            return name
+
+        ctx.mcp_server.add_tool(added, name=name)
+        await ctx.notify_tools_changed()
+        return name
+
+    return server
+
+
+@pytest.fixture(scope="module", params=["ours", "sdk"])
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, Seen]]:
+    """The same server behind our transport, and behind the SDK's own."""
+    seen = Seen()
+    server = build_server(seen)
+    app = create_app(server, ServerConfig()) if request.param == "ours" else server.streamable_http_app()
+    with run_server(app) as url:
+        yield url + "/mcp", seen
+
+
+@asynccontextmanager
+async def proxied(url: str) -> AsyncIterator[tuple[str, TCPProxy]]:
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    async with TCPProxy(port).running() as proxy:
+        yield f"http://127.0.0.1:{proxy.port}/mcp", proxy
+
+
+async def test_list_call_with_progress_and_the_version(served: tuple[str, Seen]) -> None:
+    url, _ = served
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(connect(url, policy=FAST)) as client:
+        assert client.protocol_version == "2026-07-28"
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"count", "block", "read_slowly", "write_slowly", "grow"} <= names
+        result = await client.call_tool("count", {"to": 7}, progress_callback=on_progress)
+    assert result.content[0].text == "counted to 7"  # type: ignore[union-attr]
+    assert progress == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+async def test_cancelling_closes_the_stream_and_the_server_stops_the_work(served: tuple[str, Seen]) -> None:
+    url, seen = served
+    before = seen.cancelled
+    async with Client(connect(url, policy=FAST)) as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("block", {})
+        with anyio.fail_after(10):
+            while seen.cancelled == before:  # noqa: ASYNC110 (the server runs in another thread's loop)
+                await anyio.sleep(0.02)
+        # The client is still good for the next call.
+        assert (await client.call_tool("count", {"to": 1})).content[0].text == "counted to 1"  # type: ignore[union-attr]
+    assert seen.cancelled == before + 1
+
+
+async def cut_mid_call(client: Client, proxy: TCPProxy, tool: str) -> types.CallToolResult:
+    """Call ``tool`` and cut every connection once its first progress arrives."""
+    started = anyio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        if not started.is_set():
+            started.set()
+            proxy.cut_all()
+
+    return await client.call_tool(tool, {}, progress_callback=on_progress)
+
+
+async def test_a_cut_safe_request_is_sent_again_under_a_new_id(served: tuple[str, Seen]) -> None:
+    url, seen = served
+    async with proxied(url) as (via, proxy), Client(connect(via, policy=FAST)) as client:
+        await client.list_tools()  # learns read_slowly is read-only, so safe to resend
+        before = seen.runs.get("read_slowly", 0)
+        result = await cut_mid_call(client, proxy, "read_slowly")
+    assert result.content[0].text == "read_slowly done"  # type: ignore[union-attr]
+    assert proxy.cuts >= 1
+    assert seen.runs["read_slowly"] == before + 2, "no resumption in this era: the whole request ran again"
+
+
+async def test_a_cut_unsafe_request_fails_clearly_and_is_not_repeated(served: tuple[str, Seen]) -> None:
+    url, seen = served
+    async with proxied(url) as (via, proxy), Client(connect(via, policy=FAST)) as client:
+        await client.list_tools()
+        before = seen.runs.get("write_slowly", 0)
+        with pytest.raises(MCPError, match="not marked safe to retry"):
+            await cut_mid_call(client, proxy, "write_slowly")
+    assert seen.runs["write_slowly"] == before + 1
+
+
+async def test_a_listen_stream_cut_three_times_misses_no_change(served: tuple[str, Seen]) -> None:
+    url, seen = served
+    events: list[object] = []
+    async with proxied(url) as (via, proxy), Client(connect(via, policy=FAST)) as client:
+        async with Client(connect(url, policy=FAST)) as direct, client.listen(tools_list_changed=True) as sub:
+            iterator = aiter(sub)
+            for _ in range(3):
+                # The stream goes down; the tool list changes while nobody can be told; then back.
+                proxy.mode = "blackhole"
+                proxy.cut_all()
+                await direct.call_tool("grow", {})
+                proxy.mode = "pass"
+                proxy.cut_all()  # the re-open attempt stuck in the black hole
+                with anyio.fail_after(20):
+                    events.append(await anext(iterator))
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            truth = {tool.name for tool in (await direct.list_tools()).tools}
+    assert events == [ToolsListChanged()] * 3, "one change event for each change made while cut"
+    assert listed == truth
+    assert {f"grown_{seen.grown}", f"grown_{seen.grown - 2}"} <= listed
+
+
+@pytest.fixture(scope="module")
+def legacy_urls() -> Iterator[dict[str, str]]:
+    """Servers of the older eras only: our gateway over a stdio server, and the SDK's HTTP+SSE app."""
+    upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
+    with run_server(create_app(upstream)) as ours, run_server(build_test_server().sse_app()) as sse:
+        yield {"streamable": ours + "/mcp", "sse": sse + "/sse"}
+
+
+@pytest.mark.parametrize("kind", ["streamable", "sse"])
+async def test_the_modern_probe_falls_back_to_the_older_eras(legacy_urls: dict[str, str], kind: str) -> None:
+    for _ in range(2):  # the second time, from the per-origin cache
+        async with Client(connect(legacy_urls[kind], policy=FAST)) as client:
+            assert client.protocol_version == "2025-11-25"
+            assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
