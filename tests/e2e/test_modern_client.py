@@ -9,8 +9,11 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
+import httpx2
+import orjson
 import pytest
 from mcp import Client, types
 from mcp.client.subscriptions import ToolsListChanged
@@ -20,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.client import ReconnectPolicy, connect
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
+from mcp_sse.wire.sse import SSEDecoder
 from tests.proxy import TCPProxy
 from tests.servers import ROOT, build_test_server, run_server
 
@@ -200,3 +204,74 @@ async def test_the_modern_probe_falls_back_to_the_older_eras(legacy_urls: dict[s
         async with Client(connect(legacy_urls[kind], policy=FAST)) as client:
             assert client.protocol_version == "2025-11-25"
             assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def ours() -> Iterator[tuple[str, Seen]]:
+    seen = Seen()
+    with run_server(create_app(build_server(seen), ServerConfig())) as url:
+        yield url + "/mcp", seen
+
+
+async def test_the_sdks_own_client_transport_against_our_server(ours: tuple[str, Seen]) -> None:
+    url, seen = ours
+    before = seen.cancelled
+    async with Client(url) as client, Client(url) as other:
+        assert client.protocol_version == "2026-07-28"
+        with anyio.move_on_after(0.5):
+            await client.call_tool("block", {})
+        with anyio.fail_after(10):
+            while seen.cancelled == before:  # noqa: ASYNC110 (the server runs in another thread's loop)
+                await anyio.sleep(0.02)
+        async with client.listen(tools_list_changed=True) as sub:
+            await other.call_tool("grow", {})
+            with anyio.fail_after(10):
+                assert await anext(aiter(sub)) == ToolsListChanged()
+
+
+async def test_a_listen_stream_on_the_wire(ours: tuple[str, Seen]) -> None:
+    """Acknowledged first, the subscription id on every message, and never a notification that
+    belongs to another request (SPEC item 86)."""
+    url, _ = ours
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "wire", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    headers = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28"}
+    listen = {
+        "jsonrpc": "2.0",
+        "id": "sub-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": True}, "_meta": meta},
+    }
+    async with httpx2.AsyncClient(timeout=10) as http:
+        async with http.stream(
+            "POST", url, json=listen, headers={**headers, "mcp-method": "subscriptions/listen"}
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            messages = aiter(sse_messages(stream))
+            ack = await anext(messages)
+            assert ack["method"] == "notifications/subscriptions/acknowledged"
+            assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+            for method, name, arguments in (("tools/call", "count", {"to": 3}), ("tools/call", "grow", {})):
+                call = {
+                    "jsonrpc": "2.0",
+                    "id": name,
+                    "method": method,
+                    "params": {"name": name, "arguments": arguments, "_meta": {**meta, "progressToken": name}},
+                }
+                answer = await http.post(url, json=call, headers={**headers, "mcp-method": method, "mcp-name": name})
+                assert answer.status_code == 200
+            with anyio.fail_after(10):
+                changed = await anext(messages)
+            assert changed["method"] == "notifications/tools/list_changed", "no progress of another request here"
+            assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+
+
+async def sse_messages(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_raw():
+        for event in decoder.feed(chunk):
+            if event.data:
+                yield orjson.loads(event.data)
