@@ -113,6 +113,7 @@ def run_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
     """Serve ``app`` on ``port`` (a free one by default) in a background thread; yields ``http://host:port``."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvicorn's own sockets have
     sock.bind((host, port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1, ws="none")

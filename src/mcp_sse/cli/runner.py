@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by every accepted connection. Without it a response written in two parts (headers,
+    # then body) waits for the client's delayed ACK on a kept-alive connection: 40 ms per call.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host.strip("[]"), port))
     sock.set_inheritable(True)
     return sock
@@ -60,4 +65,14 @@ def serve(
             tg.start_soon(announce)
             await server.serve(sockets=[sock])
 
-    anyio.run(main)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once its own handler is
+    # gone. Noted here instead of killing the process on the spot, it ends in SystemExit out of this
+    # function, so the caller's cleanup (``with``/``finally``) still runs.
+    terminated: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
+    try:
+        anyio.run(main)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        sys.exit(128 + terminated[0])
