@@ -52,6 +52,20 @@ class ServerConfig:
     max_event_bytes_per_session: int = field(
         default=16 * MiB, metadata=_doc("Bytes of event payload the log keeps per session for replay.")
     )
+    event_store: str = field(
+        default="memory",
+        metadata=_doc(
+            "Where the event log lives: 'memory' (in the process), or 'sqlite:PATH', a SQLite file that "
+            "survives a crash of the process (one process per file)."
+        ),
+    )
+    event_store_max_age: float | None = field(
+        default=86_400.0,
+        metadata=_doc(
+            "Seconds a durable event store (sqlite:) keeps an event; older ones are purged at start and "
+            "periodically, so sessions that ended in a crash do not stay in the file. None: no limit."
+        ),
+    )
     slow_consumer_timeout: float = field(
         default=30.0,
         metadata=_doc(
@@ -101,3 +115,8 @@ class ServerConfig:
             raise ValueError("drop_every must be positive or None")
         if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:
             raise ValueError("event log bounds must be positive")
+        kind, _, path = self.event_store.partition(":")
+        if self.event_store != "memory" and not (kind == "sqlite" and path and path != ":memory:"):
+            raise ValueError(f"event_store must be 'memory' or 'sqlite:PATH' (PATH a file), not {self.event_store!r}")
+        if self.event_store_max_age is not None and self.event_store_max_age <= 0:
+            raise ValueError("event_store_max_age must be positive or None")

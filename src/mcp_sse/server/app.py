@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
 
 from mcp.server.lowlevel.server import Server
@@ -17,6 +17,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import EventStore, MemoryEventStore
 from mcp_sse.core.registry import SessionRegistry
+from mcp_sse.core.sqlite_store import SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, TransportError
 from mcp_sse.logs import fields
 from mcp_sse.server.dashboard import Dashboard
@@ -42,9 +43,7 @@ class McpApp:
     def __init__(self, upstream: Upstream, config: ServerConfig | None = None, store: EventStore | None = None) -> None:
         self.config = config or ServerConfig()
         self.upstream = upstream
-        self.store: EventStore = store or MemoryEventStore(
-            self.config.max_events_per_session, self.config.max_event_bytes_per_session
-        )
+        self.store: EventStore = store if store is not None else event_store_from(self.config)
         self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
         self.registry = SessionRegistry(
             self.store,
@@ -74,6 +73,10 @@ class McpApp:
     async def run(self) -> AsyncIterator[None]:
         """Run the upstream's lifespan and the sessions; use it when mounting inside another app."""
         async with AsyncExitStack() as stack:
+            if isinstance(self.store, AbstractAsyncContextManager):
+                # A store with a lifecycle (SQLite: its file and writer) outlives the sessions, whose
+                # ending still writes to it.
+                await stack.enter_async_context(self.store)
             await stack.enter_async_context(self.upstream.lifespan())
             await stack.enter_async_context(self.registry.running())
             self._running = True
@@ -219,6 +222,19 @@ class McpApp:
         out = self.guard.cors_headers(headers, preflight=True)
         out.append((b"allow", allow.encode()))
         await send_plain(send, 204, b"", out)
+
+
+def event_store_from(config: ServerConfig) -> EventStore:
+    """The event store ``config.event_store`` names, bounded by the config's replay window."""
+    kind, _, path = config.event_store.partition(":")
+    if kind == "sqlite":
+        return SQLiteEventStore(
+            path,
+            config.max_events_per_session,
+            config.max_event_bytes_per_session,
+            max_age_seconds=config.event_store_max_age,
+        )
+    return MemoryEventStore(config.max_events_per_session, config.max_event_bytes_per_session)
 
 
 def create_app(

@@ -1,0 +1,372 @@
+"""One contract for every event store, then what only the durable SQLite store promises.
+
+The contract runs over each store in ``STORES``: the memory store, the SQLite store as it runs
+(reads served from its in-memory tail), and the SQLite store forced to read from disk (every append
+committed at once, no tail). A Redis store joins by adding one more entry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from mcp_sse.core.events import EventStore, MemoryEventStore, ReplayGap
+from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
+
+pytestmark = pytest.mark.anyio
+
+OpenStore = Callable[..., AbstractAsyncContextManager[EventStore]]
+
+
+@asynccontextmanager
+async def memory_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[EventStore]:
+    yield MemoryEventStore(**bounds)
+
+
+@asynccontextmanager
+async def sqlite_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[EventStore]:
+    async with SQLiteEventStore(tmp_path / "events.db", **bounds) as store:
+        yield store
+
+
+class DiskReadingSQLiteStore(SQLiteEventStore):
+    """Commits each event before ``append`` returns and keeps no tail: every read goes to the file."""
+
+    async def append(self, session_id: str, stream: int, payload: bytes) -> int:
+        seq = await super().append(session_id, stream, payload)
+        await self.flush()
+        return seq
+
+    async def drop_session(self, session_id: str) -> None:
+        await super().drop_session(session_id)
+        await self.flush()
+
+
+@asynccontextmanager
+async def sqlite_disk_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[EventStore]:
+    async with DiskReadingSQLiteStore(tmp_path / "events.db", tail_events=0, **bounds) as store:
+        yield store
+
+
+STORES = {"memory": memory_store, "sqlite": sqlite_store, "sqlite-disk": sqlite_disk_store}
+
+
+@pytest.fixture(params=list(STORES))
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    """``async with open_store(max_events_per_session=..., max_bytes_per_session=...) as store:``"""
+    factory = STORES[request.param]
+
+    def open_(**bounds: Any) -> AbstractAsyncContextManager[EventStore]:
+        return factory(tmp_path, **bounds)
+
+    return open_
+
+
+async def seqs_and_payloads(store: EventStore, session: str, stream: int, after: int) -> list[tuple[int, bytes]]:
+    return [(e.seq, e.payload) for e in await store.read_after(session, stream, after)]
+
+
+# --- the contract ------------------------------------------------------------------------------
+
+
+async def test_sequences_start_at_one_per_stream(open_store: OpenStore) -> None:
+    async with open_store() as store:
+        assert await store.append("s", 1, b"a") == 1
+        assert await store.append("s", 2, b"b") == 1
+        assert await store.append("s", 1, b"c") == 2
+        assert await seqs_and_payloads(store, "s", 1, 0) == [(1, b"a"), (2, b"c")]
+        assert await seqs_and_payloads(store, "s", 1, 1) == [(2, b"c")]
+        assert await seqs_and_payloads(store, "s", 2, 0) == [(1, b"b")]
+        assert await store.read_after("s", 1, 2) == []
+        assert await store.read_after("s", 1, 99) == [], "a cursor past the end reads nothing"
+        assert await store.read_after("s", 7, 0) == [], "a stream never written reads nothing"
+
+
+async def test_read_after_is_oldest_first_and_honours_limit(open_store: OpenStore) -> None:
+    async with open_store() as store:
+        for i in range(1, 11):
+            await store.append("s", 0, b"%d" % i)
+        first = await store.read_after("s", 0, 0, limit=4)
+        assert [(e.stream, e.seq, e.payload) for e in first] == [(0, i, b"%d" % i) for i in range(1, 5)]
+        rest = await store.read_after("s", 0, first[-1].seq, limit=100)
+        assert [e.seq for e in rest] == list(range(5, 11))
+        assert [e.seq for e in await store.read_after("s", 0, 3, limit=2)] == [4, 5]
+
+
+async def test_sessions_and_streams_are_isolated(open_store: OpenStore) -> None:
+    async with open_store() as store:
+        await store.append("a", 0, b"a0")
+        await store.append("a", 1, b"a1")
+        await store.append("b", 0, b"b0")
+        assert await seqs_and_payloads(store, "a", 0, 0) == [(1, b"a0")]
+        assert await seqs_and_payloads(store, "a", 1, 0) == [(1, b"a1")]
+        assert await seqs_and_payloads(store, "b", 0, 0) == [(1, b"b0")]
+        assert await store.read_after("b", 1, 0) == []
+        assert await store.read_after("c", 0, 0) == [], "sessions never see each other's events"
+        assert await store.append("b", 0, b"b0'") == 2, "numbering is per session"
+
+
+async def test_last_seq(open_store: OpenStore) -> None:
+    async with open_store() as store:
+        assert await store.last_seq("s", 0) == 0
+        for _ in range(3):
+            await store.append("s", 0, b"x")
+        await store.append("s", 1, b"y")
+        assert await store.last_seq("s", 0) == 3
+        assert await store.last_seq("s", 1) == 1
+        assert await store.last_seq("other", 0) == 0
+
+
+async def test_count_bound_evicts_the_sessions_oldest_events_across_streams(open_store: OpenStore) -> None:
+    async with open_store(max_events_per_session=3) as store:
+        for i in range(5):
+            await store.append("s", i % 2, str(i).encode())
+        await store.append("other", 0, b"untouched")
+        # kept: events 2, 3, 4 -> stream 0 has seq 2 (b"2") and 3 (b"4"); stream 1 has seq 2 (b"3")
+        assert await seqs_and_payloads(store, "s", 0, 1) == [(2, b"2"), (3, b"4")]
+        assert await seqs_and_payloads(store, "s", 1, 1) == [(2, b"3")]
+        with pytest.raises(ReplayGap) as gap:
+            await store.read_after("s", 0, 0)
+        assert (gap.value.stream, gap.value.after, gap.value.oldest) == (0, 0, 2)
+        with pytest.raises(ReplayGap):
+            await store.read_after("s", 1, 0)
+        assert await store.last_seq("s", 0) == 3, "eviction never renumbers"
+        assert await seqs_and_payloads(store, "other", 0, 0) == [(1, b"untouched")], "bounds are per session"
+
+
+async def test_a_stream_evicted_entirely_still_reports_the_gap(open_store: OpenStore) -> None:
+    async with open_store(max_events_per_session=2) as store:
+        await store.append("s", 1, b"old")
+        await store.append("s", 0, b"a")
+        await store.append("s", 0, b"b")
+        with pytest.raises(ReplayGap):
+            await store.read_after("s", 1, 0)
+        assert await store.read_after("s", 1, 1) == []
+        assert await store.append("s", 1, b"new") == 2
+
+
+async def test_byte_bound_evicts_and_a_late_reader_gets_a_gap(open_store: OpenStore) -> None:
+    async with open_store(max_events_per_session=100, max_bytes_per_session=10) as store:
+        for i in range(4):
+            await store.append("s", 0, b"xxx%d" % i)
+        assert await seqs_and_payloads(store, "s", 0, 2) == [(3, b"xxx2"), (4, b"xxx3")]
+        with pytest.raises(ReplayGap) as gap:
+            await store.read_after("s", 0, 1)
+        assert gap.value.oldest == 3
+        await store.append("s", 0, b"y" * 50)  # larger than the bound alone: kept, everything else goes
+        assert await seqs_and_payloads(store, "s", 0, 4) == [(5, b"y" * 50)]
+
+
+async def test_long_runs_keep_order(open_store: OpenStore) -> None:
+    async with open_store(max_events_per_session=50) as store:
+        for i in range(600):
+            await store.append("s", 0, str(i).encode())
+        events = await store.read_after("s", 0, 550)
+        assert [e.payload for e in events] == [str(i).encode() for i in range(550, 600)]
+        assert [e.seq for e in events] == list(range(551, 601))
+
+
+async def test_drop_session_forgets_everything(open_store: OpenStore) -> None:
+    async with open_store() as store:
+        await store.append("s", 0, b"x")
+        await store.append("s", 1, b"y")
+        await store.append("keep", 0, b"k")
+        await store.drop_session("s")
+        assert await store.read_after("s", 0, 0) == []
+        assert await store.last_seq("s", 1) == 0
+        assert await store.append("s", 0, b"again") == 1, "a dropped session starts over"
+        assert await seqs_and_payloads(store, "keep", 0, 0) == [(1, b"k")]
+
+
+# --- SQLite only --------------------------------------------------------------------------------
+
+
+def rows_in_file(path: Path, session: str | None = None) -> list[tuple[str, int, int, bytes | None]]:
+    with closing(sqlite3.connect(path)) as conn:
+        rows: list[tuple[str, int, int, bytes | None]] = conn.execute(
+            "SELECT session, stream, seq, payload FROM events ORDER BY session, stream, seq"
+        ).fetchall()
+    return [row for row in rows if session is None or row[0] == session]
+
+
+async def test_a_reopened_store_reads_everything_back_and_numbering_continues(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+        await store.append("s", 1, b"one-1")  # evicted below: stream 1 survives only as a tombstone
+        for i in range(1, 6):
+            await store.append("s", 0, b"zero-%d" % i)
+        for i in range(1, 4):
+            await store.append("t", 2, b"two-%d" % i)
+    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+        assert await store.last_seq("s", 0) == 5
+        assert await store.last_seq("s", 1) == 1, "the numbering of a fully evicted stream survives"
+        assert await store.last_seq("t", 2) == 3
+        assert await seqs_and_payloads(store, "s", 0, 0) == [(i, b"zero-%d" % i) for i in range(1, 6)]
+        assert await seqs_and_payloads(store, "t", 2, 1) == [(2, b"two-2"), (3, b"two-3")]
+        with pytest.raises(ReplayGap):
+            await store.read_after("s", 1, 0)
+        assert await store.append("s", 1, b"one-2") == 2
+        assert await store.append("t", 2, b"two-4") == 4
+        # the session's bound and eviction order carry over: "zero-1" is now the oldest to go
+        with pytest.raises(ReplayGap):
+            await store.read_after("s", 0, 0)
+        assert await seqs_and_payloads(store, "s", 0, 1) == [(i, b"zero-%d" % i) for i in range(2, 6)]
+    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+        assert await seqs_and_payloads(store, "s", 1, 1) == [(2, b"one-2")]
+        assert await seqs_and_payloads(store, "t", 2, 0) == [(i, b"two-%d" % i) for i in range(1, 5)]
+
+
+async def test_drop_session_deletes_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    async with SQLiteEventStore(path) as store:
+        await store.append("s", 0, b"x")
+        await store.append("keep", 0, b"k")
+        await store.flush()
+        await store.drop_session("s")
+        await store.flush()
+        assert [row[0] for row in rows_in_file(path)] == ["keep"]
+    async with SQLiteEventStore(path) as store:
+        assert await store.last_seq("s", 0) == 0
+
+
+async def test_a_file_is_used_by_one_store_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    async with SQLiteEventStore(path):
+        with pytest.raises(EventStoreInUse):
+            async with SQLiteEventStore(path):
+                pass
+    async with SQLiteEventStore(path):
+        pass  # released on close
+
+
+async def test_concurrent_appenders_and_readers_see_no_gap_and_no_duplicate(tmp_path: Path) -> None:
+    """Many tasks append to a few streams while readers follow every stream; the tiny tail and
+    pending bounds make reads straddle the file, the tail and batches being committed."""
+    streams, writers_per_stream, per_writer = 4, 5, 300
+    total = writers_per_stream * per_writer
+    async with SQLiteEventStore(
+        tmp_path / "events.db",
+        max_events_per_session=100_000,
+        max_pending_events=64,
+        tail_events=3,
+    ) as store:
+        reads_during_batches = 0
+        seen: dict[int, list[bytes]] = {}
+
+        async def write(stream: int, writer: int) -> None:
+            for i in range(per_writer):
+                seq = await store.append("s", stream, b"%d:%d" % (writer, i))
+                assert seq >= 1
+                if i % 7 == 0:
+                    await anyio.lowlevel.checkpoint()
+
+        async def follow(stream: int) -> None:
+            nonlocal reads_during_batches
+            cursor, payloads = 0, []
+            while cursor < total:
+                in_flight = store.pending > 0
+                events = await store.read_after("s", stream, cursor, limit=37)
+                reads_during_batches += in_flight
+                for event in events:
+                    assert event.seq == cursor + 1, f"stream {stream}: got {event.seq} after {cursor}"
+                    cursor = event.seq
+                    payloads.append(event.payload)
+                # Fall behind now and then, so a read starts in the file and ends in the tail.
+                await anyio.sleep(0.002 if len(payloads) % 5 == 0 else 0)
+            seen[stream] = payloads
+
+        async with anyio.create_task_group() as tg:
+            for stream in range(streams):
+                tg.start_soon(follow, stream)
+                for writer in range(writers_per_stream):
+                    tg.start_soon(write, stream, writer)
+
+        assert reads_during_batches > 0, "the readers never overlapped a batch in flight"
+        for stream in range(streams):
+            assert await store.last_seq("s", stream) == total
+            assert len(seen[stream]) == total
+            for writer in range(writers_per_stream):
+                mine = [p for p in seen[stream] if p.split(b":")[0] == b"%d" % writer]
+                assert mine == [b"%d:%d" % (writer, i) for i in range(per_writer)], "each appender's order kept"
+            again = await store.read_after("s", stream, 0, limit=total)
+            assert [e.payload for e in again] == seen[stream], "the file agrees with what was read live"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_max_age_purges_at_open(tmp_path: Path) -> None:
+    path, clock = tmp_path / "events.db", FakeClock()
+    async with SQLiteEventStore(path, max_age_seconds=100, clock=clock) as store:
+        await store.append("crashed", 0, b"old")
+        clock.now += 60
+        await store.append("recent", 0, b"new")
+    clock.now += 50  # "crashed" is 110 s old, "recent" 50 s
+    async with SQLiteEventStore(path, max_age_seconds=100, clock=clock) as store:
+        assert [row[0] for row in rows_in_file(path)] == ["recent"]
+        assert await store.last_seq("crashed", 0) == 0
+        assert await seqs_and_payloads(store, "recent", 0, 0) == [(1, b"new")]
+
+
+async def test_max_age_purges_periodically_live_and_abandoned_sessions(tmp_path: Path) -> None:
+    path, clock = tmp_path / "events.db", FakeClock()
+    async with SQLiteEventStore(path, max_age_seconds=100, clock=clock) as store:
+        await store.append("abandoned", 0, b"a")  # on disk only once the store reopens
+    async with SQLiteEventStore(path, max_age_seconds=100, purge_interval=0.01, clock=clock) as store:
+        await store.append("live", 0, b"old")
+        clock.now += 60
+        await store.append("live", 0, b"young")
+        await store.flush()
+        assert len(rows_in_file(path)) == 3, "nothing is old enough yet"
+        clock.now += 50
+        for _ in range(1000):  # the purger runs on its own schedule
+            if len(rows_in_file(path)) == 1:
+                break
+            await anyio.sleep(0.01)
+        assert [row[3] for row in rows_in_file(path)] == [b"young"]
+        with pytest.raises(ReplayGap):
+            await store.read_after("live", 0, 0)
+        assert await seqs_and_payloads(store, "live", 0, 1) == [(2, b"young")]
+        assert await store.last_seq("abandoned", 0) == 0
+
+
+async def test_leaving_the_store_commits_everything_appended(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    async with SQLiteEventStore(path) as store:
+        for i in range(5000):
+            await store.append("s", i % 3, b"%d" % i)
+        await store.drop_session("gone")
+        assert store.pending == 5000, "nothing was committed yet: leaving must do it"
+    assert len(rows_in_file(path, "s")) == 5000
+    with pytest.raises(RuntimeError, match="not running"):
+        await store.append("s", 0, b"late")
+
+
+async def test_backpressure_holds_appenders_at_the_pending_bound(tmp_path: Path) -> None:
+    async with SQLiteEventStore(tmp_path / "events.db", max_pending_events=10) as store:
+        highest = 0
+
+        async def append_many(stream: int) -> None:
+            nonlocal highest
+            for _ in range(200):
+                await store.append("s", stream, b"x")
+                highest = max(highest, store.pending)
+
+        async with anyio.create_task_group() as tg:
+            for stream in range(3):
+                tg.start_soon(append_many, stream)
+        assert highest <= 10
+        await store.flush()
+        assert store.pending == 0
