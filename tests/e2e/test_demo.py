@@ -72,3 +72,25 @@ def test_drop_every_shows_the_resume_and_loses_nothing(dropping_demo: str) -> No
     assert re.findall(r"found (module_\d+\.py)", done.stderr) == ["module_07.py", "module_23.py", "module_41.py"]
     assert "3 best of 3 matching code files" in done.stdout
     assert "0 event(s) lost, 0 duplicate(s) dropped" in done.stderr.replace("\n", " ")
+
+
+def test_the_demo_keeps_its_log_in_sqlite_and_cleans_up(corpus: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_sse", "demo", "--port", "0", "--root", str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(5)]
+        store = next(line.split(":", 1)[1].strip() for line in banner if line.strip().startswith("Event log:"))
+        assert store.startswith("sqlite:"), banner
+        database = Path(store.removeprefix("sqlite:"))
+        assert database.exists(), "the store opened its file"
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=10)
+    assert code == 143, "SIGTERM ends the demo cleanly (uvicorn's graceful shutdown, then exit)"
+    assert not database.parent.exists(), "the demo's scratch directory is removed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import tempfile
 from typing import Any, cast
 
 import click
@@ -35,7 +36,7 @@ def _server_options(fn: Any) -> Any:
     return fn
 
 
-def _announce(path: str, title: str, extra: Any = None, dashboard: bool = False) -> Any:
+def _announce(path: str, title: str, extra: Any = None, dashboard: bool = False, store: str = "memory") -> Any:
     def on_ready(sock: socket.socket) -> None:
         url = url_for(sock, path)
         base = url.rsplit(path, 1)[0]
@@ -44,6 +45,7 @@ def _announce(path: str, title: str, extra: Any = None, dashboard: bool = False)
         click.echo(f"  HTTP+SSE:        {base}/sse")
         if dashboard:
             click.echo(f"  Browser page:    {base}/dashboard")
+        click.echo(f"  Event log:       {store}")
         sys.stdout.flush()
         if extra is not None:
             extra(url)
@@ -72,7 +74,7 @@ def _run(
         app,
         host,
         port,
-        on_ready=_announce(cfg.path, title, on_ready_extra, cfg.dashboard),
+        on_ready=_announce(cfg.path, title, on_ready_extra, cfg.dashboard, cfg.event_store),
         log_level=log_level,
         log_config=None,
     )
@@ -136,7 +138,12 @@ def demo_command(root: str | None, scan_delay_ms: float, host: str, port: int, l
 
     server = build_demo_server(Path(root) if root else None, scan_delay_ms)
     options["config_dashboard"] = True  # the demo always has its browser page
-    _run(server, host, port, log_level, "mcp-sse demo", on_ready_extra=_demo_help, **options)
+    source = click.get_current_context().get_parameter_source("config_event_store")
+    with tempfile.TemporaryDirectory(prefix="mcp-sse-demo-") as scratch:
+        if source is click.core.ParameterSource.DEFAULT:
+            # The most durable store we have, run as a deployment would; the file goes with the demo.
+            options["config_event_store"] = f"sqlite:{Path(scratch) / 'events.db'}"
+        _run(server, host, port, log_level, "mcp-sse demo", on_ready_extra=_demo_help, **options)
 
 
 def _demo_help(url: str) -> None:
