@@ -5,6 +5,8 @@ and a ``subscriptions/listen`` stream cut three times while the tool list change
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -275,3 +277,29 @@ async def sse_messages(response: httpx2.Response) -> AsyncIterator[dict[str, Any
         for event in decoder.feed(chunk):
             if event.data:
                 yield orjson.loads(event.data)
+
+
+@pytest.fixture
+def cli_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    command = [sys.executable, "-m", "mcp_sse", "serve", "--app", "tests.servers:build_test_server", "--port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"Streamable HTTP: (\S+)", line)))
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_a_shutdown_ends_listen_streams_with_their_completion_result(
+    cli_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """A server going down on purpose says so: the stream ends with its result, not a drop."""
+    url, proc = cli_server
+    async with Client(url) as client, client.listen(tools_list_changed=True) as sub:
+        proc.terminate()
+        with anyio.fail_after(10):
+            events = [event async for event in sub]  # an abrupt end raises SubscriptionLost
+    assert events == []
+    assert await anyio.to_thread.run_sync(proc.wait, 10) == 143

@@ -62,8 +62,19 @@ def serve(
                     await anyio.sleep(0.02)
                 on_ready(sock)
 
+            async def tell_app_on_shutdown() -> None:
+                # uvicorn has no shutdown hook before it waits for open connections; long-lived
+                # streams that should end deliberately (listen) must hear about it now.
+                while not server.should_exit:  # noqa: ASYNC110 (uvicorn offers only this flag)
+                    await anyio.sleep(0.1)
+                begin = getattr(app, "begin_shutdown", None)
+                if begin is not None:
+                    begin()
+
             tg.start_soon(announce)
+            tg.start_soon(tell_app_on_shutdown)
             await server.serve(sockets=[sock])
+            tg.cancel_scope.cancel()
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once its own handler is
     # gone. Noted here instead of killing the process on the spot, it ends in SystemExit out of this
@@ -71,8 +82,18 @@ def serve(
     terminated: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
     try:
-        anyio.run(main)
+        # uvicorn's loop="auto" only applies when uvicorn makes the loop; here anyio does, so ask
+        # it for uvloop when installed (the "fast" extra).
+        anyio.run(main, backend_options={"use_uvloop": _has_uvloop()})
     finally:
         signal.signal(signal.SIGTERM, previous)
     if terminated:
         sys.exit(128 + terminated[0])
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True

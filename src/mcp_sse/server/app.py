@@ -85,6 +85,13 @@ class McpApp:
             finally:
                 self._running = False
 
+    def begin_shutdown(self) -> None:
+        """The server stops taking work: end the stateless era's listen streams with their completion
+        result now, rather than leave them open until the graceful-shutdown timeout cuts them."""
+        end = getattr(self.upstream, "end_subscriptions", None)
+        if end is not None:
+            end()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":

@@ -26,3 +26,8 @@ class ModernUpstream(Upstream, Protocol):
     """An upstream that also answers stateless 2026-07-28 requests itself (the SDK one does)."""
 
     async def serve_modern(self, scope: Any, receive: Any, send: Any, *, json_response: bool) -> None: ...
+
+    def end_subscriptions(self) -> None:
+        """End every open ``subscriptions/listen`` stream gracefully: each sends its completion
+        result, so clients know the end was deliberate (SPEC item 86). Called when shutting down."""
+        ...

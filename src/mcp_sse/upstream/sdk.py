@@ -19,6 +19,7 @@ from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_loop
+from mcp.server.subscriptions import ListenHandler
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
 from starlette.requests import Request
@@ -68,6 +69,11 @@ class SDKUpstream:
         if not self._started:
             raise RuntimeError("SDKUpstream.serve_modern called outside its lifespan")
         await handle_modern_request(self.server, None, json_response, self._lifespan_state, scope, receive, send)
+
+    def end_subscriptions(self) -> None:
+        entry = self.server.get_request_handler("subscriptions/listen")
+        if entry is not None and isinstance(entry.handler, ListenHandler):
+            entry.handler.close()  # each stream drains, then answers with its completion result
 
     async def serve_session(self, session: Session) -> None:
         if not self._started:
