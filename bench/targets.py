@@ -6,20 +6,28 @@
 - ``mcp-sse``: our server hosting that same MCPServer.
 - ``mcp-sse-raw``: our server with a minimal upstream that answers without the SDK (transport cost alone).
 - ``bare``: a bare ASGI endpoint that streams the same SSE bytes: the ceiling on this machine.
+- ``sdk-store``: ``sdk`` with an event store, so it can resume (the SDK ships none: ``ListStore``
+  below is the smallest correct one written to its ``EventStore`` interface).
+- ``mcp-sse-sqlite``: ``mcp-sse`` with its event log in a SQLite file.
 
-Every target has a ``push`` tool: ``push(n)`` sends n progress notifications, then answers.
+Every target has a ``push`` tool: ``push(n)`` sends n progress notifications, then answers, and an
+``echo`` tool: ``echo(text)`` answers ``text``.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
+from mcp_types import JSONRPCMessage
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.core.session import Outbound, Session
@@ -36,7 +44,35 @@ def sdk_server() -> MCPServer:
             await ctx.report_progress(i, n)
         return f"pushed {n}"
 
+    @server.tool()
+    async def echo(text: str) -> str:
+        return text
+
     return server
+
+
+class ListStore(EventStore):
+    """A minimal in-memory store for the SDK's ``EventStore`` interface: ids are ``<stream>/<index>``,
+    replay is a list slice. Not the SDK's code (it ships no store); as lean as such a store gets."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[JSONRPCMessage | None]] = {}
+
+    async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
+        events = self.streams.setdefault(stream_id, [])
+        events.append(message)
+        return f"{stream_id}/{len(events) - 1}"
+
+    async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
+        stream_id, _, index = last_event_id.rpartition("/")
+        events = self.streams.get(stream_id)
+        if events is None or not index.isdigit():
+            return None
+        for position in range(int(index) + 1, len(events)):
+            message = events[position]
+            if message is not None:
+                await send_callback(EventMessage(message, f"{stream_id}/{position}"))
+        return stream_id
 
 
 def progress(token: Any, i: int, n: int) -> bytes:
@@ -72,6 +108,9 @@ class RawUpstream:
                 }
                 payload = orjson.dumps({"jsonrpc": "2.0", "id": message.id, "result": init})
                 await session.emit(Outbound(payload, Kind.RESPONSE, message.id))
+            elif message.method == "tools/call" and message.obj["params"]["name"] == "echo":
+                text = message.obj["params"]["arguments"]["text"]
+                await session.emit(Outbound(result(message.id, text), Kind.RESPONSE, message.id))
             elif message.method == "tools/call":
                 params = message.obj["params"]
                 n = int(params["arguments"]["n"])
@@ -95,6 +134,11 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     request = orjson.loads(body)
     headers = [(b"content-type", b"text/event-stream"), (b"mcp-session-id", b"bare")]
+    if request.get("method") == "tools/call" and request["params"]["name"] == "echo":
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        answer = result(request["id"], request["params"]["arguments"]["text"])
+        await send({"type": "http.response.body", "body": b"data: " + answer + b"\n\n"})
+        return
     if request.get("method") != "tools/call":
         await send({"type": "http.response.start", "status": 200 if "id" in request else 202, "headers": headers})
         answer = result(request.get("id"), "ok") if "id" in request else b""
@@ -119,6 +163,11 @@ def app_for(target: str) -> Any:
         return create_app(RawUpstream(), ServerConfig())
     if target == "bare":
         return bare_app
+    if target == "sdk-store":
+        return sdk_server().streamable_http_app(event_store=ListStore())
+    if target == "mcp-sse-sqlite":
+        path = Path(tempfile.mkdtemp(prefix="mcp-sse-bench-")) / "events.db"
+        return create_app(sdk_server(), ServerConfig(event_store=f"sqlite:{path}"))
     raise SystemExit(f"unknown target {target!r}")
 
 

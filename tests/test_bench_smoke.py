@@ -20,3 +20,28 @@ def test_push_bench_runs_every_target(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert set(results) >= {"sdk", "mcp-sse", "mcp-sse-raw", "bare"}
     assert all(results[t]["notifications_per_s"]["median"] > 0 for t in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"))
+
+
+def test_resume_bench_runs_every_target_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "resume.json"
+    args = ["--events", "50", "--repeats", "1", "--settle", "0.3", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.resume", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    for target in ("sdk-store", "mcp-sse", "mcp-sse-sqlite"):
+        assert results[target]["exactly_once"] is True
+        assert results[target]["events_per_s"]["median"] > 0
+
+
+def test_rpc_bench_runs_every_target(tmp_path: Path) -> None:
+    out = tmp_path / "rpc.json"
+    args = ["--seconds", "0.3", "--sessions", "1,2", "--repeats", "1", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.rpc", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    for target in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"):
+        assert results[target]["2"]["calls_per_s"]["median"] > 0
