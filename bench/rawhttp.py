@@ -15,7 +15,10 @@ class _Response:
         self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []
         self.complete = False
-        self._name = b""
+        self.headers_done = False
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -57,6 +60,19 @@ class RawConnection:
                 raise ConnectionError("the server closed the connection")
             parser.feed_data(data)
         return parser.get_status_code(), response.headers, b"".join(response.chunks)
+
+    async def open_stream(self, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+        """GET a stream and return once its headers are in; the body is left unread (held open)."""
+        lines = [f"GET {self.path} HTTP/1.1", f"host: {self.host}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = _Response()
+        parser = httptools.HttpResponseParser(response)
+        while not response.headers_done:
+            data = await self.reader.read(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            parser.feed_data(data)
+        return parser.get_status_code(), response.headers
 
     async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         return await self.request("POST", headers, body)

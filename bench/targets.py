@@ -16,6 +16,7 @@ Every target has a ``push`` tool: ``push(n)`` sends n progress notifications, th
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -154,13 +155,16 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"data: " + result(request["id"], "done") + b"\n\n"})
 
 
+MAX_SESSIONS = 20_000  # room for the idle bench's 10,000 held streams and its echo session
+
+
 def app_for(target: str) -> Any:
     if target == "sdk":
-        return sdk_server().streamable_http_app()
+        return sdk_server().streamable_http_app(max_sessions=MAX_SESSIONS)
     if target == "mcp-sse":
-        return create_app(sdk_server(), ServerConfig())
+        return create_app(sdk_server(), ServerConfig(max_sessions=MAX_SESSIONS))
     if target == "mcp-sse-raw":
-        return create_app(RawUpstream(), ServerConfig())
+        return create_app(RawUpstream(), ServerConfig(max_sessions=MAX_SESSIONS))
     if target == "bare":
         return bare_app
     if target == "sdk-store":
@@ -171,10 +175,37 @@ def app_for(target: str) -> Any:
     raise SystemExit(f"unknown target {target!r}")
 
 
+def trace_memory_on_signal(out: str) -> None:
+    """``BENCH_TRACEMALLOC=FILE``: the first SIGUSR1 takes a baseline, the next writes to FILE what
+    was allocated since, by line (how the idle bench's per-stream memory was broken down)."""
+    import signal
+    import tracemalloc
+
+    frames = int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "1"))
+    tracemalloc.start(frames)
+    baseline: list[tracemalloc.Snapshot] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        snapshot = tracemalloc.take_snapshot()
+        if not baseline:
+            baseline.append(snapshot)
+            return
+        stats = snapshot.compare_to(baseline.pop(), "traceback" if frames > 1 else "lineno")
+        with open(out, "w") as report:
+            for stat in stats[:60]:
+                report.write(f"{stat}\n")
+                if frames > 1:
+                    report.writelines(f"    {line}\n" for line in stat.traceback.format())
+
+    signal.signal(signal.SIGUSR1, on_signal)
+
+
 def main() -> None:
     from mcp_sse.cli.runner import serve, url_for
 
     target = sys.argv[1]
+    if out := os.environ.get("BENCH_TRACEMALLOC"):
+        trace_memory_on_signal(out)
 
     def ready(sock: Any) -> None:
         print(f"URL {url_for(sock, '/mcp')}", flush=True)

@@ -45,3 +45,15 @@ def test_rpc_bench_runs_every_target(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     for target in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"):
         assert results[target]["2"]["calls_per_s"]["median"] > 0
+
+
+def test_idle_bench_runs_every_target(tmp_path: Path) -> None:
+    out = tmp_path / "idle.json"
+    args = ["--streams", "5", "--echoes", "5", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.idle", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    for target in ("sdk", "mcp-sse", "mcp-sse-raw"):
+        assert results[target]["5"]["open_ms_per_stream"] > 0

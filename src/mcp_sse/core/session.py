@@ -90,8 +90,10 @@ class Stream:
         self.sent = 0  # the last one a connection has written out
         # A POST stream's own connection is about to attach: hold the producer back for it too.
         self.expecting_writer = False
-        self._changed = anyio.Event()
-        self._advanced = anyio.Event()
+        # Made only when someone waits, and dropped once set: most notifications find nobody
+        # waiting, and an idle stream should not carry two events (W3 in docs/benchmarks.md).
+        self._changed: anyio.Event | None = None
+        self._advanced: anyio.Event | None = None
 
     @property
     def backlog(self) -> int:
@@ -105,20 +107,26 @@ class Stream:
     def mark_sent(self, seq: int) -> None:
         """The writer has written everything up to ``seq``: a producer waiting for room may go on."""
         self.sent = seq
-        self._advanced.set()
-        self._advanced = anyio.Event()
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
 
     async def wait_advanced(self) -> None:
+        if self._advanced is None:
+            self._advanced = anyio.Event()
         await self._advanced.wait()
 
     @property
     def changed(self) -> anyio.Event:
         """Set at the next append or state change; take it *before* reading to never miss a wake-up."""
+        if self._changed is None:
+            self._changed = anyio.Event()
         return self._changed
 
     def notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def attach(self, scope: anyio.CancelScope) -> None:
         """Make ``scope`` the one writer of this stream, cancelling the writer it replaces."""
