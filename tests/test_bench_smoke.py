@@ -57,3 +57,14 @@ def test_idle_bench_runs_every_target(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     for target in ("sdk", "mcp-sse", "mcp-sse-raw"):
         assert results[target]["5"]["open_ms_per_stream"] > 0
+
+
+def test_mcp_sse_bench_runs_the_workloads_in_one_command(tmp_path: Path) -> None:
+    out = tmp_path / "all.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_sse", "bench", "--quick", "--only", "push,resume", "--json", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "W1 push" in done.stdout and "W4 resume" in done.stdout
+    assert set(json.loads(out.read_text())) == {"push", "resume"}

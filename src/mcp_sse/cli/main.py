@@ -288,6 +288,21 @@ def proxy_command(
     _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", **config)
 
 
+@main.command("bench", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_command(args: tuple[str, ...]) -> None:
+    """Run every benchmark beside the official SDK (bench/all.py; --quick, --only, --json)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "bench" / "all.py").is_file():
+        raise click.ClickException(
+            "the benchmarks run from a source checkout of mcp-sse (bench/ is not installed with the package)"
+        )
+    sys.exit(subprocess.run([sys.executable, "-m", "bench.all", *args], cwd=root, check=False).returncode)
+
+
 @main.command("doctor")
 @click.argument("url")
 @_header_options
