@@ -12,6 +12,7 @@ from mcp_sse.client.modern import (
     is_modern_request,
     list_changed_notification,
     modern_headers,
+    names_stateless_era,
     relist_request,
 )
 
@@ -72,3 +73,13 @@ def test_a_relist_carries_the_listens_envelope_and_its_own_method_header() -> No
     }
     stamped = SimpleNamespace(headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"})
     assert modern_headers(stamped, "tools/list") == {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list"}
+
+
+def test_an_error_body_tells_a_stateless_server_from_a_legacy_one() -> None:
+    modern = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"x","data":{"supported":["2026-07-28"]}}}'
+    legacy = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"x","data":{"supported":["2025-06-18"]}}}'
+    assert names_stateless_era(modern)
+    assert not names_stateless_era(legacy)
+    assert not names_stateless_era(b"Method Not Allowed")
+    assert not names_stateless_era(b'{"error": "no"}')
+    assert not names_stateless_era(b"")

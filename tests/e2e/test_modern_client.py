@@ -24,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.client import ReconnectPolicy, connect
+from mcp_sse.client.core import ERA_CACHE
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
 from mcp_sse.wire.sse import SSEDecoder
 from tests.proxy import TCPProxy
@@ -303,3 +304,36 @@ async def test_a_shutdown_ends_listen_streams_with_their_completion_result(
             events = [event async for event in sub]  # an abrupt end raises SubscriptionLost
     assert events == []
     assert await anyio.to_thread.run_sync(proc.wait, 10) == 143
+
+
+def refused_probes(url: str) -> float:
+    metrics = httpx2.get(url.rsplit("/mcp", 1)[0] + "/metrics").text
+    match = re.search(r'mcp_sse_rejects_total\{reason="UnsupportedProtocolVersion",status="400"\} (\S+)', metrics)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_the_probe_result_is_remembered_per_origin(legacy_urls: dict[str, str]) -> None:
+    url = legacy_urls["streamable"]
+    ERA_CACHE.forget(url)
+    before = refused_probes(url)
+    for _ in range(3):
+        async with Client(connect(url, policy=FAST)) as client:
+            assert client.protocol_version == "2025-11-25"
+    assert refused_probes(url) == before + 1, "only the first connection probed the origin"
+    assert ERA_CACHE.stateless(url) is False
+
+
+@pytest.fixture(scope="module")
+def modern_only_url() -> Iterator[str]:
+    with run_server(create_app(build_test_server(), ServerConfig(modern_only=True))) as url:
+        yield url + "/mcp"
+
+
+async def test_a_wrong_memory_is_probed_again(modern_only_url: str) -> None:
+    # Remembered as a session-era origin, but it now serves only the stateless era: the initialize
+    # fails, the memory is dropped, and the SDK's corrective probe goes out and succeeds.
+    ERA_CACHE.remember_stateless(modern_only_url, False)
+    async with Client(connect(modern_only_url, policy=FAST)) as client:
+        assert client.protocol_version == "2026-07-28"
+        assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
+    assert ERA_CACHE.stateless(modern_only_url) is True

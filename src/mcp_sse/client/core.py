@@ -72,6 +72,7 @@ class EraCache:
 
     def __init__(self) -> None:
         self._eras: dict[str, Era] = {}
+        self._stateless: dict[str, bool] = {}
 
     def get(self, url: str) -> Era | None:
         return self._eras.get(origin_of(url))
@@ -81,6 +82,19 @@ class EraCache:
 
     def forget(self, url: str) -> None:
         self._eras.pop(origin_of(url), None)
+        self._stateless.pop(origin_of(url), None)
+
+    def stateless(self, url: str) -> bool | None:
+        """Whether the origin answered the 2026-07-28 probe (True), refused it and took an
+        ``initialize`` instead (False), or is unknown (None)."""
+        return self._stateless.get(origin_of(url))
+
+    def remember_stateless(self, url: str, answered: bool) -> None:
+        self._stateless[origin_of(url)] = answered
+
+    def forget_stateless(self, url: str) -> None:
+        """Probe again next time: what was remembered just failed."""
+        self._stateless.pop(origin_of(url), None)
 
 
 ERA_CACHE = EraCache()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import orjson
 
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import RequestId
@@ -45,6 +46,17 @@ def is_modern_request(obj: Mapping[str, Any]) -> bool:
     """A request in the stateless era names its version in ``_meta`` (SPEC item 80)."""
     meta = _meta(obj)
     return meta is not None and meta.get(VERSION_KEY) in eras.MODERN_VERSIONS
+
+
+def names_stateless_era(body: bytes) -> bool:
+    """An HTTP error body from a server of the stateless era (SPEC item 90): a JSON-RPC error whose
+    ``data.supported`` names a 2026-07-28 version. Anything else lets the legacy fallback go on."""
+    try:
+        error = orjson.loads(body).get("error")
+        supported = error.get("data", {}).get("supported")
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+    return isinstance(supported, list) and any(version in eras.MODERN_VERSIONS for version in supported)
 
 
 def modern_headers(metadata: Any, method: str) -> dict[str, str]:

@@ -25,20 +25,23 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
-from mcp_sse.client.core import Backoff, Cursor, RetryRules, should_fall_back_to_sse
+from mcp_sse.client.core import ERA_CACHE, Backoff, Cursor, RetryRules, should_fall_back_to_sse
 from mcp_sse.client.modern import (
     LIST_METHODS,
     ListenState,
     is_modern_request,
     list_changed_notification,
     modern_headers,
+    names_stateless_era,
     relist_request,
 )
 from mcp_sse.client.policy import ReconnectPolicy
-from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, RequestId
+from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, METHOD_NOT_FOUND, RequestId
 from mcp_sse.wire.sse import SSEDecoder
 
 logger = logging.getLogger(__name__)
+
+PROBE_REMEMBERED = "server/discover: this origin refused the 2026-07-28 probe before and took an initialize"
 
 ToSession = MemoryObjectSendStream[SessionMessage | Exception]
 FromSession = MemoryObjectReceiveStream[SessionMessage]
@@ -182,6 +185,8 @@ class StreamableHTTPClient:
         self._reinit_counter = 0
         self._modern = False  # the last request went out in the stateless era
         self._internal_ids = 0
+        self._probe_refused = False  # this connection's server/discover got an error
+        self._probe_answered_locally = False
 
     # --- the loop that takes the session's messages ---------------------------------------
 
@@ -202,6 +207,11 @@ class StreamableHTTPClient:
         obj = message.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
         metadata = message.metadata if isinstance(message.metadata, ClientMessageMetadata) else None
         if "method" in obj and "id" in obj:
+            if obj["method"] == "server/discover" and ERA_CACHE.stateless(self.url) is False:
+                # This origin refused the probe before and took an initialize: say so at once.
+                self._probe_answered_locally = True
+                await self._deliver(error_message(obj["id"], METHOD_NOT_FOUND, PROBE_REMEMBERED))
+                return
             pending = Pending(obj, metadata, self.rules.is_safe(obj))
             if is_modern_request(obj):
                 self._modern = pending.modern = True
@@ -347,7 +357,12 @@ class StreamableHTTPClient:
             if pending.method == "initialize" and status >= 400 and self.allow_fallback:
                 version = (pending.request.get("params") or {}).get("protocolVersion")
                 if should_fall_back_to_sse(status, version):
-                    raise FallBack(status, SessionMessage(to_session_message(pending.request).message))
+                    text = await self._read_all(response)
+                    if not names_stateless_era(text):
+                        raise FallBack(status, SessionMessage(to_session_message(pending.request).message))
+                    # A stateless server refusing the handshake (SPEC item 90): its error is the answer.
+                    await self._deliver_http_error(pending, response, text)
+                    return
             if status == 404 and self.session_id is not None:
                 raise SessionGone
             if status in (502, 503, 504):
@@ -454,10 +469,26 @@ class StreamableHTTPClient:
             self.protocol_version = None  # stateless: each request carries its own version header
         elif pending.method == "tools/list" and "result" in obj:
             self.rules.learn_tools(obj["result"])
+        self._learn_era(pending, answered="result" in obj)
         await self._deliver(to_session_message(obj))
 
-    async def _deliver_http_error(self, pending: Pending, response: httpx2.Response) -> None:
-        text = await self._read_all(response)
+    def _learn_era(self, pending: Pending, *, answered: bool) -> None:
+        """Remember per origin whether the stateless probe works, and forget it when it misled us."""
+        if pending.method == "server/discover" and pending.modern:
+            if answered:
+                ERA_CACHE.remember_stateless(self.url, True)
+            else:
+                self._probe_refused = True
+        elif pending.method == "initialize":
+            if answered and self._probe_refused:
+                ERA_CACHE.remember_stateless(self.url, False)
+            elif not answered and self._probe_answered_locally:
+                ERA_CACHE.forget_stateless(self.url)  # remembered wrongly: the next probe goes out
+
+    async def _deliver_http_error(self, pending: Pending, response: httpx2.Response, text: bytes | None = None) -> None:
+        self._learn_era(pending, answered=False)
+        if text is None:
+            text = await self._read_all(response)
         try:
             body = orjson.loads(text)
         except orjson.JSONDecodeError:
