@@ -196,3 +196,16 @@ def test_the_page_is_off_unless_asked_for(corpus: Path) -> None:
             response = httpx2.get(url + path)
             assert response.status_code == 404, path
             assert response.json()["error"]["message"].startswith("Not Found")
+
+
+def test_the_live_stream_ends_when_the_server_begins_to_shut_down(corpus: Path) -> None:
+    app = create_app(build_demo_server(corpus, scan_delay_ms=0), ServerConfig(dashboard=True))
+    with run_server(app) as url, httpx2.stream("GET", url + "/dashboard/events", timeout=10) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        chunks = stream.iter_raw()
+        assert b"event: stats" in next(chunks)
+        app.begin_shutdown()
+        rest = b""
+        for chunk in chunks:  # ends when the server ends the response
+            rest += chunk
+            assert rest.count(b"event: stats") <= 2, "the live view went on after shutdown began"

@@ -23,7 +23,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 
 from mcp_sse import ServerConfig, create_app
-from mcp_sse.client import ReconnectPolicy, connect
+from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 from mcp_sse.client.core import ERA_CACHE
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
 from mcp_sse.wire.sse import SSEDecoder
@@ -174,7 +174,8 @@ async def test_a_cut_unsafe_request_fails_clearly_and_is_not_repeated(served: tu
 async def test_a_listen_stream_cut_three_times_misses_no_change(served: tuple[str, Seen]) -> None:
     url, seen = served
     events: list[object] = []
-    async with proxied(url) as (via, proxy), Client(connect(via, policy=FAST)) as client:
+    stats = ClientStats()
+    async with proxied(url) as (via, proxy), Client(connect(via, policy=FAST, stats=stats)) as client:
         async with Client(connect(url, policy=FAST)) as direct, client.listen(tools_list_changed=True) as sub:
             iterator = aiter(sub)
             for _ in range(3):
@@ -189,6 +190,7 @@ async def test_a_listen_stream_cut_three_times_misses_no_change(served: tuple[st
             listed = {tool.name for tool in (await client.list_tools()).tools}
             truth = {tool.name for tool in (await direct.list_tools()).tools}
     assert events == [ToolsListChanged()] * 3, "one change event for each change made while cut"
+    assert stats.listen_reopens == 3
     assert listed == truth
     assert {f"grown_{seen.grown}", f"grown_{seen.grown - 2}"} <= listed
 

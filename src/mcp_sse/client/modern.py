@@ -89,8 +89,6 @@ class ListenState:
 
     acked: bool = False
     honored: dict[str, Any] = field(default_factory=dict)
-    reopening: bool = False
-    reopens: int = 0  # re-opens whose catch-up has finished
     digests: dict[str, bytes] = field(default_factory=dict)
     catching_up: anyio.Lock = field(default_factory=anyio.Lock)
 

@@ -86,6 +86,7 @@ class ClientStats:
     reinitializations: int = 0
     duplicates_dropped: int = 0
     lost: int = 0
+    listen_reopens: int = 0  # 2026-07-28 listen streams re-opened and caught up after a break
     last_resume_event_id: str | None = None
     on_resumed: Callable[[str, int], None] | None = None
 
@@ -320,10 +321,8 @@ class StreamableHTTPClient:
                 if pending.modern:
                     # No resumption in this era: a broken request is lost and only a new one can follow.
                     pending.cursor = Cursor()
-                    if pending.listen is not None:
-                        pending.listen.reopening = True  # re-listening is always safe: it starts no work
-                        if pending.listen.acked:
-                            backoff.reset()  # each outage gets the whole budget
+                    if pending.listen is not None and pending.listen.acked:
+                        backoff.reset()  # each outage gets the whole budget
                 if pending.cursor.last_event_id is not None:
                     resume = True
                 elif not broken.maybe_received or pending.safe or pending.listen is not None:
@@ -652,7 +651,7 @@ class StreamableHTTPClient:
                 if listen.changed(method, digest, baseline):
                     await self._deliver(to_session_message(list_changed_notification(method, pending.id)))
             if not baseline:
-                listen.reopens += 1
+                self.stats.listen_reopens += 1
 
     async def _list_digest(self, pending: Pending, method: str) -> bytes:
         """Every page of a list, reduced to bytes that compare equal exactly when the lists do."""

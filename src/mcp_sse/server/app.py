@@ -91,6 +91,8 @@ class McpApp:
         end = getattr(self.upstream, "end_subscriptions", None)
         if end is not None:
             end()
+        if self.dashboard is not None:
+            self.dashboard.stopping = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

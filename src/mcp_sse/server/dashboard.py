@@ -42,6 +42,7 @@ class Dashboard:
         self.registry = registry
         self.metrics = metrics
         self.interval = interval
+        self.stopping = False  # the server is shutting down: live views end instead of holding it up
         self._template = files("mcp_sse.server").joinpath("dashboard.html").read_text("utf-8")
 
     def handles(self, path: str) -> bool:
@@ -67,12 +68,14 @@ class Dashboard:
             tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
             previous = (time.monotonic(), self.metrics.totals())
             body = encode_retry(int(self.interval * 1000)) + self._stats_event(previous, previous)
-            while True:
+            while not self.stopping:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 await anyio.sleep(self.interval)
                 now = (time.monotonic(), self.metrics.totals())
                 body = self._stats_event(previous, now)
                 previous = now
+            tg.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _stats_event(self, before: tuple[float, dict[str, float]], now: tuple[float, dict[str, float]]) -> bytes:
         return encode_event(orjson.dumps(self.snapshot(before, now)), event="stats")
