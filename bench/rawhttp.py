@@ -52,27 +52,26 @@ class RawConnection:
         lines = [f"{method} {self.path} HTTP/1.1", f"host: {self.host}", f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        status, response = await self._read(until_complete=True)
+        return status, response.headers, b"".join(response.chunks)
+
+    async def _read(self, *, until_complete: bool) -> tuple[int, _Response]:
+        """Feed the parser until the response is complete, or only its headers are in."""
         response = _Response()
         parser = httptools.HttpResponseParser(response)
-        while not response.complete:
+        while not (response.complete if until_complete else response.headers_done):
             data = await self.reader.read(65536)
             if not data:
                 raise ConnectionError("the server closed the connection")
             parser.feed_data(data)
-        return parser.get_status_code(), response.headers, b"".join(response.chunks)
+        return parser.get_status_code(), response
 
     async def open_stream(self, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         """GET a stream and return once its headers are in; the body is left unread (held open)."""
         lines = [f"GET {self.path} HTTP/1.1", f"host: {self.host}", *(f"{k}: {v}" for k, v in headers.items())]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        response = _Response()
-        parser = httptools.HttpResponseParser(response)
-        while not response.headers_done:
-            data = await self.reader.read(65536)
-            if not data:
-                raise ConnectionError("the server closed the connection")
-            parser.feed_data(data)
-        return parser.get_status_code(), response.headers
+        status, response = await self._read(until_complete=False)
+        return status, response.headers
 
     async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         return await self.request("POST", headers, body)

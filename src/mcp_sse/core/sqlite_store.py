@@ -306,14 +306,18 @@ class SQLiteEventStore:
         self._work.set()
         return seq
 
-    async def read_after(self, session_id: str, stream: int, after: int, limit: int = 1024) -> list[Event]:
+    async def _find(self, session_id: str, stream: int) -> tuple[_Session, _Stream | None]:
+        """The session's log (loaded from the file on first use) and the stream's log, if any."""
         while True:
             self._check_running()
             log = self._sessions.get(session_id)
-            if log is None:
-                await self._load(session_id)
-                continue
-            slog = log.streams.get(stream)
+            if log is not None:
+                return log, log.streams.get(stream)
+            await self._load(session_id)
+
+    async def read_after(self, session_id: str, stream: int, after: int, limit: int = 1024) -> list[Event]:
+        while True:
+            log, slog = await self._find(session_id, stream)
             if slog is None:
                 return []
             first = after + 1
@@ -351,14 +355,8 @@ class SQLiteEventStore:
             return events
 
     async def last_seq(self, session_id: str, stream: int) -> int:
-        while True:
-            self._check_running()
-            log = self._sessions.get(session_id)
-            if log is None:
-                await self._load(session_id)
-                continue
-            slog = log.streams.get(stream)
-            return 0 if slog is None else slog.next_seq - 1
+        _, slog = await self._find(session_id, stream)
+        return 0 if slog is None else slog.next_seq - 1
 
     async def drop_session(self, session_id: str) -> None:
         loading = self._loading.get(session_id)
