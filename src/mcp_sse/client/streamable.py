@@ -597,18 +597,25 @@ class StreamableHTTPClient:
 
     async def _internal_request(self, pending: Pending) -> dict[str, Any]:
         """Send a request of our own (re-initialize) and return its result without telling the session."""
-        async with self._open("POST", self._headers(None), orjson.dumps(pending.request)) as response:
-            if response.status_code >= 400:
-                raise GiveUp(f"initialize was refused: {await self._error_text(response)}")
-            self.session_id = response.headers.get("mcp-session-id") or None
-            if response.headers.get("content-type", "").startswith("application/json"):
-                obj = orjson.loads(await self._read_all(response))
-            else:
-                obj = await self._first_response(response)
-        if "result" not in obj:
-            raise GiveUp(f"initialize failed: {obj.get('error')}")
-        result: dict[str, Any] = obj["result"]
+        result, headers = await self._own_request(self._headers(None), pending.request)
+        self.session_id = headers.get("mcp-session-id") or None
         return result
+
+    async def _own_request(self, headers: dict[str, str], request: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """POST a request the session never sees; its result (JSON body or the first response on an
+        SSE stream) and the response headers. GiveUp when it is refused or answered with an error."""
+        method = request["method"]
+        async with self._open("POST", headers, orjson.dumps(request)) as response:
+            if response.status_code >= 400:
+                raise GiveUp(f"{method} was refused: {await self._error_text(response)}")
+            if response.headers.get("content-type", "").startswith("application/json"):
+                answer = orjson.loads(await self._read_all(response))
+            else:
+                answer = await self._first_response(response)
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            raise GiveUp(f"{method} failed: {answer.get('error')}")
+        return result, response.headers
 
     async def _first_response(self, response: httpx2.Response) -> dict[str, Any]:
         decoder = SSEDecoder()
@@ -662,16 +669,7 @@ class StreamableHTTPClient:
             request = relist_request(pending.request, method, cursor, f"mcp-sse-relist-{self._internal_ids}")
             headers = self._headers(None)
             headers.update(modern_headers(pending.metadata, method))
-            async with self._open("POST", headers, orjson.dumps(request)) as response:
-                if response.status_code >= 400:
-                    raise GiveUp(f"{method} answered {response.status_code}: {await self._error_text(response)}")
-                if response.headers.get("content-type", "").startswith("application/json"):
-                    answer = orjson.loads(await self._read_all(response))
-                else:
-                    answer = await self._first_response(response)
-            result = answer.get("result")
-            if not isinstance(result, dict):
-                raise GiveUp(f"{method} failed: {answer.get('error')}")
+            result, _ = await self._own_request(headers, request)
             pages.append(result.get(LIST_METHODS[method]))
             cursor = result.get("nextCursor")
             if not cursor:
