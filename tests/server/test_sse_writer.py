@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -21,9 +22,16 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
+        self._more = anyio.Event()
 
     async def send(self, message: dict[str, Any]) -> None:
         self.sent.append(message)
+        self._more.set()
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            self._more = anyio.Event()
+            await self._more.wait()
 
     async def receive(self) -> dict[str, Any]:
         await anyio.sleep_forever()
@@ -78,3 +86,54 @@ async def test_a_newer_writer_ends_the_older_one() -> None:
         tg.cancel_scope.cancel()
     assert old.bodies() == []
     assert b'{"late":1}' in b"".join(new.bodies())
+
+
+class Leaver(Recorder):
+    """A connection whose client goes away after ``after`` seconds."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__()
+        self.after = after
+
+    async def receive(self) -> dict[str, Any]:
+        await anyio.sleep(self.after)
+        return {"type": "http.disconnect"}
+
+
+async def test_an_idle_stream_ends_when_its_client_leaves_and_frees_the_stream() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.streams[0]
+    conn = Leaver(0.1)
+    with anyio.fail_after(5):
+        await write_stream(
+            conn.send, conn.receive, session, stream, 0, headers=[], keepalive=30, encode=streamable_encoder
+        )
+    assert stream.writer is None, "the stream is free for the client's next connection"
+    assert conn.sent[-1]["type"] == "http.response.start", "nothing is written to a connection that is gone"
+    await session.emit(Outbound(b'{"kept":1}', Kind.NOTIFICATION))
+    assert [e.payload for e in await session.read(stream, 0)] == [b'{"kept":1}'], "the log keeps it for a resume"
+
+
+async def test_an_idle_stream_gets_a_keepalive_every_interval() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    conn = Recorder()
+    with anyio.move_on_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: write_stream(
+                    conn.send,
+                    conn.receive,
+                    session,
+                    session.streams[0],
+                    0,
+                    headers=[],
+                    keepalive=0.05,
+                    encode=streamable_encoder,
+                )
+            )
+            await conn.until(lambda: conn.bodies().count(b":ping\n\n") >= 3)
+            await session.emit(Outbound(b'{"live":1}', Kind.NOTIFICATION))
+            await conn.until(lambda: any(b'{"live":1}' in body for body in conn.bodies()))
+            tg.cancel_scope.cancel()
+    assert conn.bodies().count(b":ping\n\n") >= 3, "the keepalive timer re-arms after it fires"
+    assert any(b'{"live":1}' in body for body in conn.bodies()), "an event still wakes the writer between pings"

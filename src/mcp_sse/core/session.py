@@ -11,6 +11,7 @@ old one is cancelled, so a stale connection that a proxy dropped silently never 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -21,8 +22,8 @@ from typing import Any
 
 import anyio
 import orjson
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from mcp_sse.core.channel import Channel
 from mcp_sse.core.events import Event, EventStore
 from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.wire import eras
@@ -92,8 +93,9 @@ class Stream:
         self.expecting_writer = False
         # Made only when someone waits, and dropped once set: most notifications find nobody
         # waiting, and an idle stream should not carry two events (W3 in docs/benchmarks.md).
-        self._changed: anyio.Event | None = None
-        self._advanced: anyio.Event | None = None
+        # Plain asyncio events: anyio's cost a backend lookup each, on every call (W2).
+        self._changed: asyncio.Event | None = None
+        self._advanced: asyncio.Event | None = None
 
     @property
     def backlog(self) -> int:
@@ -113,14 +115,14 @@ class Stream:
 
     async def wait_advanced(self) -> None:
         if self._advanced is None:
-            self._advanced = anyio.Event()
+            self._advanced = asyncio.Event()
         await self._advanced.wait()
 
     @property
-    def changed(self) -> anyio.Event:
+    def changed(self) -> asyncio.Event:
         """Set at the next append or state change; take it *before* reading to never miss a wake-up."""
         if self._changed is None:
-            self._changed = anyio.Event()
+            self._changed = asyncio.Event()
         return self._changed
 
     def notify(self) -> None:
@@ -176,9 +178,7 @@ class Session:
         self.active = 0
         self._next_stream = 1
         self._request_streams: dict[RequestId, int] = {}
-        send, receive = anyio.create_memory_object_stream[Inbound](INBOUND_BUFFER)
-        self._inbound_send: MemoryObjectSendStream[Inbound] = send
-        self._inbound_receive: MemoryObjectReceiveStream[Inbound] = receive
+        self._inbound: Channel[Inbound] = Channel(INBOUND_BUFFER)
 
     # --- the HTTP edge's side -------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class Session:
         if self.closed:
             raise SessionClosed(self.id)
         try:
-            await self._inbound_send.send(inbound)
+            await self._inbound.send(inbound)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise SessionClosed(self.id) from None
 
@@ -228,7 +228,7 @@ class Session:
 
     async def receive(self) -> Inbound:
         """The next client message; raises anyio.EndOfStream once the session has ended."""
-        return await self._inbound_receive.receive()
+        return await self._inbound.receive()
 
     async def emit(self, out: Outbound) -> None:
         """Route one upstream message onto exactly one stream and append it to the log."""
@@ -287,7 +287,7 @@ class Session:
     @property
     def inbound_depth(self) -> int:
         """Client messages waiting for the upstream to take them."""
-        return self._inbound_send.statistics().current_buffer_used
+        return len(self._inbound)
 
     async def request_unanswered(self, request_id: RequestId) -> None:
         """The upstream settled a request without answering: end its stream with an error anyway."""
@@ -328,7 +328,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        self._inbound_send.close()
+        self._inbound.close()
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
         for stream in list(self.streams.values()):

@@ -9,6 +9,8 @@ the log, so a dropped connection loses nothing: the next connection resumes from
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -74,40 +76,43 @@ async def write_stream(
     """
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers})
-    gone = anyio.Event()
     observer = session.observer
+    pump = _Pump(send, receive, session, stream, keepalive, encode, drop_every, replay_until)
+    # One cancel scope per connection, the handle a newer connection (or a server-side close)
+    # uses to end this one; no task group: the disconnect watcher is a plain task started only
+    # if the writer ever has to wait, so an answer that is ready costs no task at all.
     with anyio.CancelScope() as scope, session.activity():
         if stream.writer is not None:
             observer.stream_taken_over()
         stream.attach(scope)
         observer.stream_opened()
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_disconnect, receive, tg.cancel_scope, gone)
-                pump = _Pump(send, session, stream, keepalive, encode, drop_every, replay_until)
-                await pump.run(cursor, first, preamble)
-                tg.cancel_scope.cancel()
+            await pump.run(cursor, first, preamble)
         finally:
+            pump.stop()
             observer.stream_closed()
             stream.detach(scope)
     if scope.cancelled_caught:
         logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
     if stream.complete and stream.writer is None:
         session.forget_stream(stream)
-    if not gone.is_set():
-        try:
-            with anyio.CancelScope(shield=True):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass
+    if not pump.client_gone:
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _Pump:
-    """The cursor loop: send what is ready, then wait; return when the stream has nothing more."""
+    """The cursor loop: send what is ready, then wait; return when the stream has nothing more.
+
+    A wait ends at the stream's next change, which is also how the two other wake-ups arrive: the
+    disconnect watcher's end and the keepalive timer each poke the stream. One timer per keepalive
+    interval, re-armed only when it fires, so a busy stream does not churn timers.
+    """
 
     def __init__(
         self,
         send: Send,
+        receive: Receive,
         session: Session,
         stream: Stream,
         keepalive: float,
@@ -116,19 +121,27 @@ class _Pump:
         replay_until: int,
     ) -> None:
         self.send = send
+        self.receive = receive
         self.session = session
         self.stream = stream
         self.keepalive = keepalive
         self.encode = encode
         self.drop_every = drop_every
         self.replay_until = replay_until
+        self.loop = asyncio.get_running_loop()
+        self.last_write = self.loop.time()
+        self.watcher: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def client_gone(self) -> bool:
+        return self.watcher is not None and self.watcher.done()
 
     async def run(self, cursor: int, ready: list[Event], preamble: bytes) -> None:
         session, stream, observer = self.session, self.stream, self.session.observer
         pending = preamble
         sent = 0
         while True:
-            changed = stream.changed
             if ready:
                 if self.drop_every is not None:
                     ready = ready[: self.drop_every - sent]
@@ -140,12 +153,14 @@ class _Pump:
             if pending:
                 await self.send({"type": "http.response.body", "body": pending, "more_body": True})
                 pending = b""
+                self.last_write = self.loop.time()
                 stream.mark_sent(cursor)
             if self.drop_every is not None and sent >= self.drop_every:
                 logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
                 return
             if session.closed:
                 return
+            changed = stream.changed  # taken before the read, so a change in between still wakes us
             try:
                 ready = await session.read(stream, cursor)
             except ReplayGap as gap:
@@ -156,18 +171,42 @@ class _Pump:
                 return
             if ready:
                 continue
-            if stream.complete:
+            if stream.complete or self.client_gone:
                 return
-            with anyio.move_on_after(self.keepalive):
-                await changed.wait()
-                continue
-            pending = KEEPALIVE
+            self._arm()
+            await changed.wait()
+            if self.client_gone:
+                return
+            if self.loop.time() >= self.last_write + self.keepalive:
+                pending = KEEPALIVE
+
+    def _arm(self) -> None:
+        if self.watcher is None:
+            self.watcher = self.loop.create_task(_watch_disconnect(self.receive))
+            self.watcher.add_done_callback(self._poke)
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.last_write + self.keepalive, self._keepalive_due)
+
+    def _keepalive_due(self) -> None:
+        self.timer = None
+        self.stream.notify()
+
+    def _poke(self, _: object) -> None:
+        self.stream.notify()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.watcher is not None and not self.watcher.done():
+            self.watcher.remove_done_callback(self._poke)
+            self.watcher.cancel()
 
 
-async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope, gone: anyio.Event) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            gone.set()
-            scope.cancel()
-            return
+async def _watch_disconnect(receive: Receive) -> None:
+    """Returns when the client has gone (which ends the task, and so wakes the writer)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a server that fails receive() has lost the connection too
+        logger.debug("receive() failed while watching for a disconnect", exc_info=True)
