@@ -1,7 +1,9 @@
 """Host an official-SDK server (``mcp`` 2.x ``Server`` or ``MCPServer``) in-process.
 
 One SDK serve loop per session, driven through ``mcp.server.runner.serve_loop`` like the SDK's own
-session manager does, so the server's lifespan is entered once for the app, not per session.
+session manager does, so the server's lifespan is entered once for the app, not per session. The
+loop's read and write streams are the session itself, through the SDK's ``ReadStream`` and
+``WriteStream`` protocols.
 Outbound messages keep the SDK's ``related_request_id`` so progress and logs reach the stream of
 the request they belong to. This is the only module that converts to and from pydantic models.
 """
@@ -14,7 +16,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
@@ -28,10 +29,6 @@ from mcp_sse.core.session import Inbound, Outbound, Session
 from mcp_sse.wire.jsonrpc import Kind, RequestId
 
 logger = logging.getLogger(__name__)
-
-SDK_BUFFER = 16
-"""The SDK's own per-request buffer size (python-sdk PR #2934); smaller deadlocks, larger only adds memory."""
-
 
 def as_lowlevel(server: Server[Any] | MCPServer[Any]) -> Server[Any]:
     """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
@@ -78,50 +75,10 @@ class SDKUpstream:
     async def serve_session(self, session: Session) -> None:
         if not self._started:
             raise RuntimeError("SDKUpstream.serve_session called outside its lifespan")
-        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](SDK_BUFFER)
-        server_writes, from_server = anyio.create_memory_object_stream[SessionMessage](SDK_BUFFER)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._run_server, session, server_reads, server_writes)
-            tg.start_soon(self._pump_out, session, from_server)
-            async with to_server:
-                while True:
-                    try:
-                        inbound = await session.receive()
-                    except anyio.EndOfStream:
-                        break
-                    try:
-                        message = self._to_sdk(session, inbound)
-                    except Exception as exc:  # the envelope passed our framing but not the SDK's schema
-                        await self._reject(session, inbound, exc)
-                        continue
-                    await to_server.send(message)
-
-    async def _run_server(
-        self,
-        session: Session,
-        reads: MemoryObjectReceiveStream[SessionMessage | Exception],
-        writes: MemoryObjectSendStream[SessionMessage],
-    ) -> None:
-        async with writes:
-            await serve_loop(self.server, reads, writes, lifespan_state=self._lifespan_state, session_id=session.id)
-
-    @staticmethod
-    async def _pump_out(session: Session, from_server: MemoryObjectReceiveStream[SessionMessage]) -> None:
-        async with from_server:
-            async for item in from_server:
-                message = item.message
-                payload = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
-                related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
-                if isinstance(message, JSONRPCResponse):
-                    out = Outbound(payload, Kind.RESPONSE, message.id)
-                elif isinstance(message, JSONRPCError):
-                    out = Outbound(payload, Kind.ERROR, message.id)
-                elif isinstance(message, JSONRPCRequest):
-                    out = Outbound(payload, Kind.REQUEST, message.id, related)
-                else:
-                    assert isinstance(message, JSONRPCNotification)
-                    out = Outbound(payload, Kind.NOTIFICATION, None, related)
-                await session.emit(out)
+        # The SDK's dispatcher reads from and writes to the session itself: no memory streams and
+        # no pump tasks between them, one task per session (W2 and W3 in docs/benchmarks.md).
+        reads, writes = _SessionReads(session), _SessionWrites(session)
+        await serve_loop(self.server, reads, writes, lifespan_state=self._lifespan_state, session_id=session.id)
 
     @staticmethod
     def _to_sdk(session: Session, inbound: Inbound) -> SessionMessage:
@@ -172,3 +129,72 @@ def _unanswered(session: Session, request_id: RequestId) -> Callable[[], Awaitab
         await session.request_unanswered(request_id)
 
     return callback
+
+
+class _SessionReads:
+    """The SDK's ``ReadStream`` over a session's inbound channel: each client message as the SDK's
+    ``SessionMessage``; one the SDK's schema refuses is answered here and never reaches it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            inbound = await self.session.receive()  # EndOfStream when the session ends
+            try:
+                return SDKUpstream._to_sdk(self.session, inbound)
+            except Exception as exc:  # the envelope passed our framing but not the SDK's schema
+                await SDKUpstream._reject(self.session, inbound, exc)
+
+    def __aiter__(self) -> _SessionReads:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        pass
+
+    async def __aenter__(self) -> _SessionReads:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
+
+
+class _SessionWrites:
+    """The SDK's ``WriteStream`` into a session: serialize once, keep ``related_request_id`` for
+    routing, append to the session's log. The SDK's handler task does the append itself."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.closed = False
+
+    async def send(self, item: SessionMessage, /) -> None:
+        if self.closed:
+            raise anyio.ClosedResourceError
+        message = item.message
+        payload = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
+        if isinstance(message, JSONRPCResponse):
+            out = Outbound(payload, Kind.RESPONSE, message.id)
+        elif isinstance(message, JSONRPCError):
+            out = Outbound(payload, Kind.ERROR, message.id)
+        elif isinstance(message, JSONRPCRequest):
+            out = Outbound(payload, Kind.REQUEST, message.id, related)
+        else:
+            assert isinstance(message, JSONRPCNotification)
+            out = Outbound(payload, Kind.NOTIFICATION, None, related)
+        await self.session.emit(out)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    async def __aenter__(self) -> _SessionWrites:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.closed = True
