@@ -5,10 +5,12 @@ One registry per app, so several apps in one process (tests, mounts) never colli
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
 
@@ -22,8 +24,8 @@ class Metrics:
         self.sessions = Gauge("mcp_sse_sessions_open", "Sessions open, by transport", ["transport"], registry=r)
         self.sessions_total = Counter("mcp_sse_sessions", "Sessions opened, by transport", ["transport"], registry=r)
         self.streams = Gauge("mcp_sse_streams_open", "SSE connections writing a stream now", registry=r)
-        self.appended = Counter("mcp_sse_events_appended", "Events appended to the event log", registry=r)
-        self.sent = Counter("mcp_sse_events_sent", "Events written to clients, live or replayed", ["kind"], registry=r)
+        self.events = EventCounts()
+        r.register(self.events)
         self.resumes = Counter("mcp_sse_resumes", "Streams resumed with Last-Event-ID", registry=r)
         self.misses = Counter("mcp_sse_replay_misses", "Resumes refused: events no longer kept (410)", registry=r)
         self.takeovers = Counter(
@@ -34,12 +36,6 @@ class Metrics:
         )
         self.rejects = Counter(
             "mcp_sse_rejects", "Requests refused, by status and reason", ["status", "reason"], registry=r
-        )
-        self.store_latency = Histogram(
-            "mcp_sse_store_append_seconds",
-            "Time to append one event to the event store",
-            buckets=(0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
-            registry=r,
         )
         depth = Gauge("mcp_sse_inbound_queue_depth", "Client messages waiting for the upstream", registry=r)
         depth.set_function(queue_depth)
@@ -76,14 +72,11 @@ class Metrics:
         self.sessions.labels(kind).dec()
 
     def event_appended(self, seconds: float) -> None:
-        self.appended.inc()
-        self.store_latency.observe(seconds)
+        self.events.appended(seconds)
 
     def events_sent(self, live: int, replayed: int) -> None:
-        if live:
-            self.sent.labels("live").inc(live)
-        if replayed:
-            self.sent.labels("replayed").inc(replayed)
+        self.events.live += live
+        self.events.replayed += replayed
 
     def stream_opened(self) -> None:
         self.streams.inc()
@@ -102,3 +95,48 @@ class Metrics:
 
     def slow_consumer_closed(self) -> None:
         self.slow.inc()
+
+
+APPEND_BUCKETS = (0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
+
+
+class EventCounts:
+    """The per-event metrics as plain integers, turned into Prometheus samples only when scraped.
+
+    ``prometheus_client``'s Counter and Histogram take a lock on every update; at one update per
+    event that was a tenth of the server's CPU per notification (W1 in docs/benchmarks.md). The loop
+    is the only writer, so plain integers are exact.
+    """
+
+    def __init__(self) -> None:
+        self.appended_count = 0
+        self.append_seconds = 0.0
+        self.append_buckets = [0] * (len(APPEND_BUCKETS) + 1)  # the last one is +Inf
+        self.live = 0
+        self.replayed = 0
+
+    def appended(self, seconds: float) -> None:
+        self.appended_count += 1
+        self.append_seconds += seconds
+        self.append_buckets[bisect_left(APPEND_BUCKETS, seconds)] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "mcp_sse_events_appended", "Events appended to the event log", value=self.appended_count
+        )
+        sent = CounterMetricFamily(
+            "mcp_sse_events_sent", "Events written to clients, live or replayed", labels=["kind"]
+        )
+        sent.add_metric(["live"], self.live)
+        sent.add_metric(["replayed"], self.replayed)
+        yield sent
+        cumulative, buckets = 0, []
+        for bound, count in zip([*map(str, APPEND_BUCKETS), "+Inf"], self.append_buckets, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "mcp_sse_store_append_seconds",
+            "Time to append one event to the event store",
+            buckets=buckets,
+            sum_value=self.append_seconds,
+        )

@@ -30,6 +30,7 @@ from mcp_sse.wire.jsonrpc import Kind, RequestId
 
 logger = logging.getLogger(__name__)
 
+
 def as_lowlevel(server: Server[Any] | MCPServer[Any]) -> Server[Any]:
     """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
     if isinstance(server, MCPServer):
