@@ -31,7 +31,7 @@ from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp_types import JSONRPCMessage
 
 from mcp_sse import ServerConfig, create_app
-from mcp_sse.core.session import Outbound, Session
+from mcp_sse.core.session import Inbound, Outbound, Session
 from mcp_sse.wire.jsonrpc import Kind
 
 
@@ -95,37 +95,49 @@ class RawUpstream:
     async def serve_session(self, session: Session) -> None:
         while True:
             try:
-                inbound = await session.receive()
+                # The message is handled in its own frame, so nothing of it (its request scope
+                # included) stays referenced while this task waits: the idle bench counts that.
+                await self._answer(session, await session.receive())
             except anyio.EndOfStream:
                 return
-            message = inbound.message
-            if message.id is None:
-                continue
-            if message.method == "initialize":
-                init = {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {"tools": {}},
-                    "serverInfo": {"name": "raw", "version": "1"},
-                }
-                payload = orjson.dumps({"jsonrpc": "2.0", "id": message.id, "result": init})
-                await session.emit(Outbound(payload, Kind.RESPONSE, message.id))
-            elif message.method == "tools/call" and message.obj["params"]["name"] == "echo":
-                text = message.obj["params"]["arguments"]["text"]
-                await session.emit(Outbound(result(message.id, text), Kind.RESPONSE, message.id))
-            elif message.method == "tools/call":
-                params = message.obj["params"]
-                n = int(params["arguments"]["n"])
-                token = params.get("_meta", {}).get("progressToken")
-                for i in range(1, n + 1):
-                    await session.emit(Outbound(progress(token, i, n), Kind.NOTIFICATION, None, message.id))
-                await session.emit(Outbound(result(message.id, f"pushed {n}"), Kind.RESPONSE, message.id))
-            else:
-                await session.emit(Outbound(result(message.id, "ok"), Kind.RESPONSE, message.id))
+
+    @staticmethod
+    async def _answer(session: Session, inbound: Inbound) -> None:
+        message = inbound.message
+        if message.id is None:
+            return
+        if message.method == "initialize":
+            init = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "raw", "version": "1"},
+            }
+            answer = {"jsonrpc": "2.0", "id": message.id, "result": init}
+            await session.emit(Outbound(orjson.dumps(answer), Kind.RESPONSE, message.id))
+        elif message.method == "tools/call" and message.obj["params"]["name"] == "echo":
+            text = message.obj["params"]["arguments"]["text"]
+            await session.emit(Outbound(result(message.id, text), Kind.RESPONSE, message.id))
+        elif message.method == "tools/call":
+            params = message.obj["params"]
+            n = int(params["arguments"]["n"])
+            token = params.get("_meta", {}).get("progressToken")
+            for i in range(1, n + 1):
+                await session.emit(Outbound(progress(token, i, n), Kind.NOTIFICATION, None, message.id))
+            await session.emit(Outbound(result(message.id, f"pushed {n}"), Kind.RESPONSE, message.id))
+        else:
+            await session.emit(Outbound(result(message.id, "ok"), Kind.RESPONSE, message.id))
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Streams what a tools/call push(n) answer looks like, with no MCP machinery at all."""
+    """Streams what a tools/call push(n) answer looks like, with no MCP machinery at all; a GET is
+    held open until the client leaves (the idle bench's floor: what uvicorn costs per connection)."""
     if scope["type"] != "http":
+        return
+    if scope["method"] == "GET":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": b": held\n\n", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
         return
     body = b""
     while True:

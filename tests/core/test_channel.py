@@ -7,7 +7,7 @@ import asyncio
 import anyio
 import pytest
 
-from mcp_sse.core.channel import Channel
+from mcp_sse.core.channel import Channel, Wakeup
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +86,19 @@ async def test_a_cancelled_receiver_passes_its_wake_up_on() -> None:
     with anyio.fail_after(5):
         assert await second == 7
     assert first.cancelled()
+
+
+async def test_a_wakeup_wakes_every_waiter_and_one_cancelled_waiter_spoils_nothing() -> None:
+    wakeup = Wakeup()
+    first = asyncio.ensure_future(wakeup.wait())
+    second = asyncio.ensure_future(wakeup.wait())
+    await asyncio.sleep(0.01)
+    first.cancel()
+    await asyncio.sleep(0.01)
+    assert not second.done(), "cancelling one waiter must not wake or cancel the other"
+    wakeup.set()
+    with anyio.fail_after(5):
+        await second
+    assert first.cancelled() and wakeup.is_set()
+    with anyio.fail_after(5):
+        await wakeup.wait()  # already set: returns at once

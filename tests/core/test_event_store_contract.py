@@ -141,6 +141,24 @@ async def test_count_bound_evicts_the_sessions_oldest_events_across_streams(open
         assert await seqs_and_payloads(store, "other", 0, 0) == [(1, b"untouched")], "bounds are per session"
 
 
+async def test_a_long_run_of_evictions_keeps_the_newest_in_order(open_store: OpenStore) -> None:
+    """Thousands of evictions (the stores compact their bookkeeping as they go) lose no order."""
+    async with open_store(max_events_per_session=100) as store:
+        for i in range(3000):
+            await store.append("s", i % 3, str(i).encode())
+        # Kept: i = 2900..2999; i goes to stream i % 3 as its seq i // 3 + 1.
+        oldest = {0: 968, 1: 968, 2: 967}
+        kept = []
+        for stream, first in oldest.items():
+            events = await seqs_and_payloads(store, "s", stream, first - 1)
+            assert [seq for seq, _ in events] == list(range(first, 1001))
+            assert all(int(payload) == 3 * (seq - 1) + stream for seq, payload in events)
+            kept += [int(payload) for _, payload in events]
+            with pytest.raises(ReplayGap):
+                await store.read_after("s", stream, first - 2)
+        assert sorted(kept) == list(range(2900, 3000))
+
+
 async def test_a_stream_evicted_entirely_still_reports_the_gap(open_store: OpenStore) -> None:
     async with open_store(max_events_per_session=2) as store:
         await store.append("s", 1, b"old")
@@ -370,3 +388,28 @@ async def test_backpressure_holds_appenders_at_the_pending_bound(tmp_path: Path)
         assert highest <= 10
         await store.flush()
         assert store.pending == 0
+
+
+@pytest.mark.parametrize("store_name", ["memory", "sqlite"])
+async def test_a_kept_payload_holds_its_length_not_the_serializers_buffer(store_name: str, tmp_path: Path) -> None:
+    """orjson's bytes keep a 4 KiB allocation however short they are; the log must not keep that."""
+    import gc
+    import tracemalloc
+
+    import orjson
+
+    async with STORES[store_name](tmp_path) as store:
+        tracemalloc.start()
+        try:
+            payloads = [orjson.dumps({"jsonrpc": "2.0", "method": "n", "params": {"i": i}}) for i in range(500)]
+            for payload in payloads:
+                await store.append("s", 0, payload)
+            count = len(payloads)
+            del payloads, payload
+            gc.collect()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # Each event's bookkeeping is a few hundred bytes; an orjson buffer kept would be 4 KiB.
+        assert held < count * 1024, f"{held} bytes held for {count} events of under 100 bytes"
+        assert len(await store.read_after("s", 0, 0)) == 500

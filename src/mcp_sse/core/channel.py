@@ -1,4 +1,5 @@
-"""A bounded, closeable queue from the HTTP edge to the upstream, on asyncio futures alone.
+"""The session's two asyncio primitives: a bounded, closeable queue from the HTTP edge to the
+upstream, and a one-shot wake-up for whoever waits on a stream. Both on bare asyncio futures.
 
 anyio's memory streams do the same job with a checkpoint on every send and a backend lookup on
 every wait; on the request path of every call that was a measurable share of the CPU (W2 in
@@ -10,7 +11,6 @@ raises ``anyio.EndOfStream``.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Generic, TypeVar
 
 import anyio
@@ -23,9 +23,11 @@ class Channel(Generic[T]):
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._items: deque[T] = deque()
-        self._getters: deque[asyncio.Future[None]] = deque()
-        self._putters: deque[asyncio.Future[None]] = deque()
+        # Lists, not deques: at most ``limit`` items and a waiter or two, and a deque's first block
+        # alone is 600 bytes, three per session (W3, memory per idle stream).
+        self._items: list[T] = []
+        self._getters: list[asyncio.Future[None]] = []
+        self._putters: list[asyncio.Future[None]] = []
         self._closed = False
 
     def __len__(self) -> int:
@@ -48,7 +50,7 @@ class Channel(Generic[T]):
             if self._closed:
                 raise anyio.EndOfStream
             await _wait_in(self._getters)
-        item = self._items.popleft()
+        item = self._items.pop(0)
         _wake_one(self._putters)
         return item
 
@@ -60,7 +62,44 @@ class Channel(Generic[T]):
                 _wake_one(waiters)
 
 
-async def _wait_in(waiters: deque[asyncio.Future[None]]) -> None:
+class Wakeup:
+    """``asyncio.Event`` without its deque: a set-once flag and a list of waiters made on demand.
+
+    One is made per wait on a stream; an idle stream holds one for as long as it waits, and an
+    ``asyncio.Event`` costs 760 bytes there (W3, memory per idle stream).
+    """
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for future in waiters or ():
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        future = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(future)
+        try:
+            await future
+        finally:
+            if self._waiters is not None and future in self._waiters:
+                self._waiters.remove(future)
+
+
+async def _wait_in(waiters: list[asyncio.Future[None]]) -> None:
     future = asyncio.get_running_loop().create_future()
     waiters.append(future)
     try:
@@ -73,9 +112,9 @@ async def _wait_in(waiters: deque[asyncio.Future[None]]) -> None:
         raise
 
 
-def _wake_one(waiters: deque[asyncio.Future[None]]) -> None:
+def _wake_one(waiters: list[asyncio.Future[None]]) -> None:
     while waiters:
-        future = waiters.popleft()
+        future = waiters.pop(0)
         if not future.done():
             future.set_result(None)
             return

@@ -8,9 +8,18 @@ This module must never know about HTTP.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
+
+
+def right_sized(payload: bytes) -> bytes:
+    """A copy of ``payload`` that owns exactly its length, for bytes the log keeps a long time.
+
+    orjson (3.12 and later) returns bytes whose allocation is rounded up to at least 4 KiB and never
+    shrunk: a 100-byte notification kept in the log held 4 KiB, and the log's byte bound counted
+    a fortieth of what it really held. Copying costs a small memcpy per appended event.
+    """
+    return bytes(memoryview(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +75,10 @@ class _StreamLog:
 @dataclass(slots=True)
 class _SessionLog:
     streams: dict[int, _StreamLog] = field(default_factory=dict)
-    order: deque[tuple[int, int]] = field(default_factory=deque)  # (stream, size) oldest first
+    # (stream, size) oldest first from ``order_head``: a list, not a deque, whose first block alone
+    # is 760 bytes for a session that has logged one answer (W3 in docs/benchmarks.md).
+    order: list[tuple[int, int]] = field(default_factory=list)
+    order_head: int = 0
     count: int = 0
     size: int = 0
 
@@ -95,6 +107,7 @@ class MemoryEventStore:
         if slog is None:
             slog = log.streams[stream] = _StreamLog()
         seq = slog.next_seq
+        payload = right_sized(payload)
         slog.events.append(payload)
         size = len(payload)
         log.order.append((stream, size))
@@ -106,7 +119,11 @@ class MemoryEventStore:
 
     @staticmethod
     def _evict_oldest(log: _SessionLog) -> None:
-        stream, size = log.order.popleft()
+        stream, size = log.order[log.order_head]
+        log.order_head += 1
+        if log.order_head > 256 and log.order_head * 2 > len(log.order):
+            del log.order[: log.order_head]
+            log.order_head = 0
         slog = log.streams[stream]
         slog.events[slog.head] = b""
         slog.head += 1

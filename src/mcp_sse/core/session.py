@@ -11,7 +11,6 @@ old one is cancelled, so a stale connection that a proxy dropped silently never 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import anyio
 import orjson
 
-from mcp_sse.core.channel import Channel
+from mcp_sse.core.channel import Channel, Wakeup
 from mcp_sse.core.events import Event, EventStore
 from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.wire import eras
@@ -93,9 +92,9 @@ class Stream:
         self.expecting_writer = False
         # Made only when someone waits, and dropped once set: most notifications find nobody
         # waiting, and an idle stream should not carry two events (W3 in docs/benchmarks.md).
-        # Plain asyncio events: anyio's cost a backend lookup each, on every call (W2).
-        self._changed: asyncio.Event | None = None
-        self._advanced: asyncio.Event | None = None
+        # Plain asyncio wake-ups: anyio's events cost a backend lookup each, on every call (W2).
+        self._changed: Wakeup | None = None
+        self._advanced: Wakeup | None = None
 
     @property
     def backlog(self) -> int:
@@ -115,14 +114,14 @@ class Stream:
 
     async def wait_advanced(self) -> None:
         if self._advanced is None:
-            self._advanced = asyncio.Event()
+            self._advanced = Wakeup()
         await self._advanced.wait()
 
     @property
-    def changed(self) -> asyncio.Event:
+    def changed(self) -> Wakeup:
         """Set at the next append or state change; take it *before* reading to never miss a wake-up."""
         if self._changed is None:
-            self._changed = asyncio.Event()
+            self._changed = Wakeup()
         return self._changed
 
     def notify(self) -> None:

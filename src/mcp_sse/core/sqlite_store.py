@@ -40,7 +40,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from mcp_sse.core.events import Event, ReplayGap
+from mcp_sse.core.events import Event, ReplayGap, right_sized
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class SQLiteEventStore:
             slog = log.streams[stream] = _Stream()
         seq = slog.next_seq
         slog.next_seq = seq + 1
-        event = Event(stream, seq, payload)
+        event = Event(stream, seq, right_sized(payload))
         size = len(payload)
         ts = self._now()
         slog.tail.append(event)
