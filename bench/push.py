@@ -3,8 +3,9 @@ server's CPU time per notification, for every target in one run, as ratios to th
 
     .venv/bin/python -m bench.push [--notifications 10000] [--repeats 3] [--json out.json]
 
-A lean raw client (httpx2 + our SSE decoder) drives every target the same way, so the numbers
-compare servers. Targets run in their own processes (see bench/targets.py).
+A lean raw client (``bench/rawhttp.py``: httptools, events cut and counted with bytes operations)
+reads every target the same way, so the numbers compare servers, not the client. Targets run in
+their own processes (see bench/targets.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import anyio
 import httpx2
 import orjson
 
-from mcp_sse.wire.sse import SSEDecoder
+from bench.rawhttp import EventScanner, RawConnection
 
 TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -73,14 +74,13 @@ async def one_push(http: httpx2.AsyncClient, url: str, n: int, pid: int) -> tupl
         "params": {"name": "push", "arguments": {"n": n}, "_meta": {"progressToken": 1}},
     }
     received = 0
+    conn = await RawConnection.open(url)
+    scanner = EventScanner()
     cpu, wall = cpu_seconds(pid), time.perf_counter()
-    async with http.stream("POST", url, content=orjson.dumps(call), headers=headers) as stream:
-        decoder = SSEDecoder()
-        async for chunk in stream.aiter_raw():
-            for event in decoder.feed(chunk):
-                if event.data and b'"notifications/progress"' in event.data.encode():
-                    received += 1
+    async for chunk in conn.stream("POST", headers, orjson.dumps(call)):
+        received += scanner.feed(chunk).count(b'"notifications/progress"')
     wall, cpu = time.perf_counter() - wall, cpu_seconds(pid) - cpu
+    await conn.close()
     if received != n:
         raise RuntimeError(f"{url}: received {received} of {n} notifications")
     if sid:

@@ -5,6 +5,7 @@ so the client process is not what the rpc benchmark measures."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
@@ -73,9 +74,45 @@ class RawConnection:
         status, response = await self._read(until_complete=False)
         return status, response.headers
 
+    async def stream(self, method: str, headers: dict[str, str], body: bytes = b"") -> AsyncIterator[bytes]:
+        """Send a request and yield its body as it arrives (httptools undoes the chunked framing)."""
+        lines = [f"{method} {self.path} HTTP/1.1", f"host: {self.host}", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        response = _Response()
+        parser = httptools.HttpResponseParser(response)
+        while not response.complete:
+            data = await self.reader.read(1 << 18)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            parser.feed_data(data)
+            if response.chunks:
+                yield b"".join(response.chunks)
+                response.chunks.clear()
+
     async def post(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         return await self.request("POST", headers, body)
 
     async def close(self) -> None:
         self.writer.close()
         await self.writer.wait_closed()
+
+
+class EventScanner:
+    """Cuts a streamed body into whole SSE events with bytes operations only: the benchmarks count
+    and check events, they need not decode them, so the client costs little per event."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The complete events the chunk finishes (possibly none), as one bytes object."""
+        data = self.rest + chunk
+        # An event ends at a blank line: LF LF, or CR LF CR LF (the SDK's sse-starlette writes CRLF).
+        lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if not end:
+            self.rest = data
+            return b""
+        self.rest = data[end:]
+        return data[:end]

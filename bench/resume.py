@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import time
 from typing import Any
@@ -23,9 +24,11 @@ import httpx2
 import orjson
 
 from bench.push import HEADERS, INIT, cpu_seconds, target_process
+from bench.rawhttp import EventScanner, RawConnection
 from mcp_sse.wire.sse import SSEDecoder
 
 TARGETS = ("sdk-store", "mcp-sse", "mcp-sse-sqlite")
+PROGRESS = re.compile(rb'"progress":(\d+)')  # the step of each progress notification, in order
 SETTLE_SECONDS = 2.0  # default time for the tool to finish sending while nobody listens (not measured)
 
 
@@ -68,24 +71,24 @@ async def one_resume(http: httpx2.AsyncClient, url: str, n: int, pid: int, settl
     seen: list[int] = []
     answered = False
     resume_headers = {**headers, "accept": "text/event-stream", "last-event-id": last_id}
+    # The resume is read by the lean raw client: with httpx2 and a full SSE decoder the client,
+    # not the server, set the replay rate (its spread showed it).
+    conn = await RawConnection.open(url)
+    scanner = EventScanner()
     cpu, started = cpu_seconds(pid), time.perf_counter()
     first_event_at = None
-    async with http.stream("GET", url, headers=resume_headers) as stream:
-        decoder = SSEDecoder()
-        async for chunk in stream.aiter_raw():
-            for event in decoder.feed(chunk):
-                if not event.data:
-                    continue
-                if first_event_at is None:
-                    first_event_at = time.perf_counter()
-                step = progress_of(event.data)
-                if step is not None:
-                    seen.append(step)
-                elif '"result"' in event.data:
-                    answered = True
-            if answered:
-                break
+    async for chunk in conn.stream("GET", resume_headers):
+        events = scanner.feed(chunk)
+        if not events:
+            continue
+        if first_event_at is None and PROGRESS.search(events):
+            first_event_at = time.perf_counter()
+        seen += [int(step) for step in PROGRESS.findall(events)]
+        if b'"result"' in events:
+            answered = True
+            break
     ended, cpu = time.perf_counter(), cpu_seconds(pid) - cpu
+    await conn.close()
     expected = list(range(first + 1, n + 2))
     if not answered or seen != expected:
         raise RuntimeError(f"{url}: not exactly once: {len(seen)} of {len(expected)} events, answered={answered}")

@@ -6,7 +6,9 @@ version), hands messages to the session, and answers with SSE, JSON, 202 or an e
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -218,7 +220,7 @@ class Streamable:
                 data={"lastEventId": last_event_id, "oldestAvailable": event_id(gap.stream, gap.oldest)},
             ) from None
 
-    async def _serve_stream(
+    def _serve_stream(
         self,
         send: Send,
         receive: Receive,
@@ -228,8 +230,9 @@ class Streamable:
         headers: HeaderList,
         preamble: bytes,
         replay_until: int = 0,
-    ) -> None:
-        await write_stream(
+    ) -> Coroutine[Any, Any, None]:
+        """The writer's coroutine, returned rather than awaited: a held stream keeps one frame less."""
+        return write_stream(
             send,
             receive,
             session,
