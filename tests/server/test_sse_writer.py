@@ -137,3 +137,12 @@ async def test_an_idle_stream_gets_a_keepalive_every_interval() -> None:
             tg.cancel_scope.cancel()
     assert conn.bodies().count(b":ping\n\n") >= 3, "the keepalive timer re-arms after it fires"
     assert any(b'{"live":1}' in body for body in conn.bodies()), "an event still wakes the writer between pings"
+
+
+def test_the_fast_encoder_writes_what_the_general_one_does() -> None:
+    from mcp_sse.core.events import Event
+    from mcp_sse.wire.sse import encode_json_event
+
+    for event in (Event(0, 1, b"{}"), Event(12, 34567, b'{"jsonrpc":"2.0","method":"x","params":{"s":"a%sb"}}')):
+        expected = encode_json_event(event.payload, f"{event.stream}-{event.seq}".encode(), b"message")
+        assert streamable_encoder(event) == expected

@@ -178,17 +178,18 @@ class _SessionWrites:
         if self.closed:
             raise anyio.ClosedResourceError
         message = item.message
-        payload = message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        # model_dump_json's bytes, without its decode to str and our encode back (once per message).
+        payload = message.__pydantic_serializer__.to_json(message, by_alias=True, exclude_unset=True)
         related = item.metadata.related_request_id if isinstance(item.metadata, ServerMessageMetadata) else None
-        if isinstance(message, JSONRPCResponse):
+        if isinstance(message, JSONRPCNotification):
+            out = Outbound(payload, Kind.NOTIFICATION, None, related)
+        elif isinstance(message, JSONRPCResponse):
             out = Outbound(payload, Kind.RESPONSE, message.id)
         elif isinstance(message, JSONRPCError):
             out = Outbound(payload, Kind.ERROR, message.id)
-        elif isinstance(message, JSONRPCRequest):
-            out = Outbound(payload, Kind.REQUEST, message.id, related)
         else:
-            assert isinstance(message, JSONRPCNotification)
-            out = Outbound(payload, Kind.NOTIFICATION, None, related)
+            assert isinstance(message, JSONRPCRequest)
+            out = Outbound(payload, Kind.REQUEST, message.id, related)
         await self.session.emit(out)
 
     async def aclose(self) -> None:
