@@ -24,6 +24,8 @@ from typing import Any
 import anyio
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
 from mcp_sse.client import connect
 
@@ -65,6 +67,47 @@ async def one_run(factory: ClientFactory, url: str, notifications: int) -> tuple
     return cpu / notifications * 1e6, notifications / wall
 
 
+async def one_run_transport(factory: ClientFactory, url: str, notifications: int) -> tuple[float, float]:
+    """The transport alone: messages written to and read from its streams directly, no ClientSession.
+
+    What each transport spends per received notification (HTTP, SSE parsing, building the SDK's
+    ``SessionMessage``), without the session layer both share.
+    """
+
+    def request(request_id: int, method: str, params: dict[str, Any]) -> SessionMessage:
+        return SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=request_id, method=method, params=params))
+
+    async def answer_to(read: Any, request_id: int) -> int:
+        seen = 0
+        while True:
+            item = await read.receive()
+            if isinstance(item, Exception):
+                raise item
+            message = item.message
+            if isinstance(message, JSONRPCNotification) and message.method == "notifications/progress":
+                seen += 1
+            elif isinstance(message, JSONRPCResponse | JSONRPCError) and message.id == request_id:
+                return seen
+
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
+    async with factory(url) as streams:
+        read, write = streams[0], streams[1]
+        await write.send(request(0, "initialize", init))
+        await answer_to(read, 0)
+        await write.send(SessionMessage(JSONRPCNotification(jsonrpc="2.0", method="notifications/initialized")))
+        call = {"name": "count", "arguments": {"to": 50, "delay_ms": 0}, "_meta": {"progressToken": 1}}
+        await write.send(request(1, "tools/call", call))
+        await answer_to(read, 1)  # warm-up
+        call = {"name": "count", "arguments": {"to": notifications, "delay_ms": 0}, "_meta": {"progressToken": 2}}
+        cpu, wall = time.process_time(), time.perf_counter()
+        await write.send(request(2, "tools/call", call))
+        received = await answer_to(read, 2)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if received != notifications:
+        raise RuntimeError(f"received {received} of {notifications} notifications")
+    return cpu / notifications * 1e6, notifications / wall
+
+
 def sdk_client(url: str) -> AbstractAsyncContextManager[Any]:
     return streamable_http_client(url)
 
@@ -79,10 +122,12 @@ CLIENTS: dict[str, ClientFactory] = {"sdk": sdk_client, "mcp-sse": our_client}
 async def measure(notifications: int, repeats: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with demo_server() as url:
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in CLIENTS}
+        samples: dict[str, list[tuple[float, float]]] = {}
         for _ in range(repeats):
             for name, factory in CLIENTS.items():  # interleaved, so drift hits both alike
-                samples[name].append(await one_run(factory, url, notifications))
+                samples.setdefault(name, []).append(await one_run(factory, url, notifications))
+                transport_alone = await one_run_transport(factory, url, notifications)
+                samples.setdefault(f"{name} transport", []).append(transport_alone)
     for name, runs in samples.items():
         cpu = [r[0] for r in runs]
         rate = [r[1] for r in runs]
@@ -90,8 +135,9 @@ async def measure(notifications: int, repeats: int) -> dict[str, Any]:
             "cpu_us_per_notification": {"median": statistics.median(cpu), "min": min(cpu), "max": max(cpu)},
             "notifications_per_s": {"median": statistics.median(rate), "min": min(rate), "max": max(rate)},
         }
-    sdk_cpu = results["sdk"]["cpu_us_per_notification"]["median"]
-    results["mcp-sse"]["cpu_ratio_to_sdk"] = results["mcp-sse"]["cpu_us_per_notification"]["median"] / sdk_cpu
+    for ours, theirs in (("mcp-sse", "sdk"), ("mcp-sse transport", "sdk transport")):
+        base = results[theirs]["cpu_us_per_notification"]["median"]
+        results[ours]["cpu_ratio_to_sdk"] = results[ours]["cpu_us_per_notification"]["median"] / base
     results["meta"] = {"notifications": notifications, "repeats": repeats, "loadavg": os.getloadavg()}
     return results
 
@@ -104,12 +150,14 @@ def main() -> None:
     args = parser.parse_args()
     results = anyio.run(measure, args.notifications, args.repeats)
     print(f"client receive cost, {args.notifications} progress notifications, {args.repeats} runs each")
-    print(f"{'client':<10} {'CPU us/notification (median, min-max)':<40} {'notifications/s (median)':>24}")
-    for name in CLIENTS:
+    print(f"{'client':<20} {'CPU us/notification (median, min-max)':<40} {'notifications/s (median)':>24}")
+    for name in ("sdk", "mcp-sse", "sdk transport", "mcp-sse transport"):
         cpu = results[name]["cpu_us_per_notification"]
         rate = results[name]["notifications_per_s"]["median"]
-        print(f"{name:<10} {cpu['median']:>8.1f}  ({cpu['min']:.1f}-{cpu['max']:.1f}){'':<22} {rate:>14,.0f}")
-    print(f"mcp-sse / sdk CPU per notification: {results['mcp-sse']['cpu_ratio_to_sdk']:.2f}")
+        print(f"{name:<20} {cpu['median']:>8.1f}  ({cpu['min']:.1f}-{cpu['max']:.1f}){'':<22} {rate:>14,.0f}")
+    print(f"mcp-sse / sdk CPU per notification, with ClientSession: {results['mcp-sse']['cpu_ratio_to_sdk']:.2f}")
+    alone = results["mcp-sse transport"]["cpu_ratio_to_sdk"]
+    print(f"mcp-sse / sdk CPU per notification, transport alone: {alone:.2f}")
     if args.json_path:
         with open(args.json_path, "w") as out:
             json.dump(results, out, indent=2)

@@ -7,6 +7,7 @@ Either way a browser page from another site never reaches a session (SPEC items 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -23,7 +24,10 @@ ALLOWED_REQUEST_HEADERS = (
 ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_address(host: str | None) -> bool:
+    """Whether the address a request arrived on is a loopback one (cached: the server's few own
+    addresses, parsed once instead of on every request)."""
     if host is None:
         return True  # a Unix socket: only local processes reach it
     if host == "localhost":
