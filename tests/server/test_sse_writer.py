@@ -56,7 +56,7 @@ async def test_events_ready_together_go_out_in_one_send_and_the_stream_then_ends
     assert len(bodies) == 1, "51 ready events should be one write"
     events = SSEDecoder().feed(bodies[0])
     assert [e.id for e in events] == [f"1-{i}" for i in range(1, 52)]
-    assert conn.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert conn.sent[-1]["more_body"] is False, "the last batch of a complete stream also ends the response"
 
 
 async def test_a_newer_writer_ends_the_older_one() -> None:
@@ -146,3 +146,61 @@ def test_the_fast_encoder_writes_what_the_general_one_does() -> None:
     for event in (Event(0, 1, b"{}"), Event(12, 34567, b'{"jsonrpc":"2.0","method":"x","params":{"s":"a%sb"}}')):
         expected = encode_json_event(event.payload, f"{event.stream}-{event.seq}".encode(), b"message")
         assert streamable_encoder(event) == expected
+
+
+async def test_an_answer_that_comes_at_once_goes_out_with_the_priming_event_in_one_write() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    conn = Recorder()
+
+    async def answer() -> None:
+        await session.emit(Outbound(b'{"id":1}', Kind.RESPONSE, 1))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: write_stream(
+                    conn.send,
+                    conn.receive,
+                    session,
+                    stream,
+                    0,
+                    headers=[],
+                    preamble=b"id: 1-0\ndata: \n\n",
+                    keepalive=10,
+                    encode=streamable_encoder,
+                )
+            )
+            tg.start_soon(answer)
+    assert [m["type"] for m in conn.sent] == ["http.response.start", "http.response.body"]
+    assert conn.sent[1]["body"].startswith(b"id: 1-0\ndata: \n\n") and b'{"id":1}' in conn.sent[1]["body"]
+    assert conn.sent[1]["more_body"] is False
+
+
+async def test_a_slow_answer_gets_the_priming_event_first_and_the_end_after_it() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    conn = Recorder()
+
+    async def answer_later() -> None:
+        await conn.until(lambda: len(conn.bodies()) == 1)  # the priming event went out on its own
+        await session.emit(Outbound(b'{"id":1}', Kind.RESPONSE, 1))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: write_stream(
+                    conn.send,
+                    conn.receive,
+                    session,
+                    stream,
+                    0,
+                    headers=[],
+                    preamble=b"id: 1-0\ndata: \n\n",
+                    keepalive=10,
+                    encode=streamable_encoder,
+                )
+            )
+            tg.start_soon(answer_later)
+    assert conn.bodies()[0] == b"id: 1-0\ndata: \n\n"
+    assert b'{"id":1}' in conn.bodies()[1] and conn.sent[-1]["more_body"] is False

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 STANDALONE = 0
 """The key of the stream that carries messages related to no request (the GET stream)."""
 
+READ_BATCH = 1024
+"""Events one read of a stream returns at most: a writer sends each batch in one write."""
+
 INBOUND_BUFFER = 32
 """Messages waiting for the upstream to take them; a full buffer makes the POST wait (backpressure)."""
 
@@ -211,7 +214,7 @@ class Session:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise SessionClosed(self.id) from None
 
-    async def read(self, stream: Stream, after: int, limit: int = 1024) -> list[Event]:
+    async def read(self, stream: Stream, after: int, limit: int = READ_BATCH) -> list[Event]:
         """Events of ``stream`` after the cursor ``after`` (may raise ReplayGap)."""
         return await self.store.read_after(self.id, stream.key, after, limit)
 

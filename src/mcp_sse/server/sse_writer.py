@@ -17,7 +17,7 @@ from collections.abc import Callable
 import anyio
 
 from mcp_sse.core.events import Event, ReplayGap
-from mcp_sse.core.session import Session, Stream
+from mcp_sse.core.session import READ_BATCH, Session, Stream
 from mcp_sse.server.http import HeaderList, Receive, Send
 from mcp_sse.wire.sse import encode_comment, encode_json_event
 
@@ -78,6 +78,7 @@ async def write_stream(
     ``drop_every`` ends the connection (not the stream) after that many events, on purpose.
     Events up to ``replay_until`` were in the log before this connection: they count as replayed.
     """
+    complete = stream.complete  # before the read: then what it returns is all there will be
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers})
     observer = session.observer
@@ -91,7 +92,7 @@ async def write_stream(
         stream.attach(scope)
         observer.stream_opened()
         try:
-            await pump.run(cursor, first, preamble)
+            await pump.run(cursor, first, preamble, complete)
         finally:
             pump.stop()
             observer.stream_closed()
@@ -100,7 +101,7 @@ async def write_stream(
         logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
     if stream.complete and stream.writer is None:
         session.forget_stream(stream)
-    if not pump.client_gone:
+    if not pump.client_gone and not pump.finished:
         with contextlib.suppress(OSError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -135,54 +136,85 @@ class _Pump:
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
         self.watcher: asyncio.Task[None] | None = None
+        self.finished = False  # the response's end has been sent
         self.timer: asyncio.TimerHandle | None = None
 
     @property
     def client_gone(self) -> bool:
         return self.watcher is not None and self.watcher.done()
 
-    async def run(self, cursor: int, ready: list[Event], preamble: bytes) -> None:
+    async def run(self, cursor: int, ready: list[Event], preamble: bytes, complete: bool) -> None:
+        """``complete``: the stream was complete before ``ready`` was read, so nothing follows it."""
         session, stream, observer = self.session, self.stream, self.session.observer
         pending = preamble
         sent = 0
+        patient = True
         while True:
+            # The last batch of a complete stream carries the end of the response: one write less.
+            final = complete and len(ready) < READ_BATCH
             if ready:
-                if self.drop_every is not None:
+                if self.drop_every is not None and len(ready) > self.drop_every - sent:
                     ready = ready[: self.drop_every - sent]
+                    final = False
                 sent += len(ready)
                 replayed = sum(1 for event in ready if event.seq <= self.replay_until)
                 observer.events_sent(len(ready) - replayed, replayed)
                 pending += b"".join([self.encode(event) for event in ready])
                 cursor = ready[-1].seq
-            if pending:
-                await self.send({"type": "http.response.body", "body": pending, "more_body": True})
+            # First pass with nothing to say yet: the priming event waits one loop turn for the answer.
+            hold = patient and not ready and not final
+            if (pending and not hold) or final:
+                await self.send({"type": "http.response.body", "body": pending, "more_body": not final})
                 pending = b""
                 self.last_write = self.loop.time()
                 stream.mark_sent(cursor)
+                if final:
+                    self.finished = True
+                    return
             if self.drop_every is not None and sent >= self.drop_every:
                 logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)
                 return
             if session.closed:
                 return
             changed = stream.changed  # taken before the read, so a change in between still wakes us
-            try:
-                ready = await session.read(stream, cursor)
-            except ReplayGap as gap:
-                # The client fell so far behind that the log dropped events it had not been sent.
-                # End the connection: its resume will get a clear 410 instead of a silent gap.
-                logger.warning("session %s: slow consumer lost its place (%s); closing the stream", session.id, gap)
-                observer.slow_consumer_closed()
+            complete = stream.complete
+            batch = await self._read(cursor)
+            if batch is None:
                 return
-            if ready:
+            ready = batch
+            if ready or stream.complete:
+                continue  # (complete with nothing read: the loop's top ends the response)
+            if self.client_gone:
+                return
+            if patient:
+                # One turn of the loop for the upstream before the first real wait: an answer that
+                # comes at once then needs no disconnect watcher, no timer, and goes out with the
+                # priming event in one write (W2 in docs/benchmarks.md).
+                patient = False
+                await asyncio.sleep(0)
+                complete = stream.complete
+                batch = await self._read(cursor)
+                if batch is None:
+                    return
+                ready = batch
                 continue
-            if stream.complete or self.client_gone:
-                return
             self._arm()
             await changed.wait()
             if self.client_gone:
                 return
             if self.loop.time() >= self.last_write + self.keepalive:
                 pending = KEEPALIVE
+
+    async def _read(self, cursor: int) -> list[Event] | None:
+        """The events after ``cursor``; None when the client fell so far behind that the log
+        dropped events it had not been sent: the connection ends, and its resume gets a clear 410
+        instead of a silent gap."""
+        try:
+            return await self.session.read(self.stream, cursor)
+        except ReplayGap as gap:
+            logger.warning("session %s: slow consumer lost its place (%s); closing the stream", self.session.id, gap)
+            self.session.observer.slow_consumer_closed()
+            return None
 
     def _arm(self) -> None:
         if self.watcher is None:
