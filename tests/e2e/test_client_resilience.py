@@ -125,3 +125,34 @@ async def test_a_server_that_stops_answering_is_detected_with_a_clear_error(fast
     assert "no data from the server for 1s (idle timeout" in message, message
     assert "gave up after 2s" in message, message
     assert progress == [1.0, 2.0, 3.0]
+
+
+async def test_a_session_slow_to_read_is_not_taken_for_a_silent_server(fast_retry_server: str) -> None:
+    """The idle timeout counts the server's silence, not the time the transport waits for a full
+    buffer to drain: a reader that pauses for several idle windows loses nothing and costs no reconnect."""
+    from mcp.shared.message import SessionMessage
+    from mcp_types import JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+
+    policy = ReconnectPolicy(idle_timeout=0.3, response_timeout=5.0, budget=2.0)
+    stats = ClientStats()
+    init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    async with connect(fast_retry_server + "/mcp", policy=policy, stats=stats, transport="streamable-http") as (
+        read,
+        write,
+    ):
+        await write.send(SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=0, method="initialize", params=init)))
+        with anyio.fail_after(10):
+            assert isinstance((await read.receive()).message, JSONRPCResponse)  # type: ignore[union-attr]
+        await write.send(SessionMessage(JSONRPCNotification(jsonrpc="2.0", method="notifications/initialized")))
+        call = {"name": "count", "arguments": {"to": 200, "delay_ms": 0}, "_meta": {"progressToken": 1}}
+        await write.send(SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=1, method="tools/call", params=call)))
+        await anyio.sleep(1.5)  # five idle windows with the transport's buffer full
+        steps = []
+        with anyio.fail_after(10):
+            while True:
+                message = (await read.receive()).message  # type: ignore[union-attr]
+                if isinstance(message, JSONRPCResponse):
+                    break
+                steps.append(message.params["progress"])  # type: ignore[union-attr]
+    assert steps == [float(i) for i in range(1, 201)]
+    assert stats.reconnects == 0 and stats.resumes == 0
