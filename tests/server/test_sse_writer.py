@@ -204,3 +204,60 @@ async def test_a_slow_answer_gets_the_priming_event_first_and_the_end_after_it()
             tg.start_soon(answer_later)
     assert conn.bodies()[0] == b"id: 1-0\ndata: \n\n"
     assert b'{"id":1}' in conn.bodies()[1] and conn.sent[-1]["more_body"] is False
+
+
+class StuckClient(Recorder):
+    """A client that stopped reading: every body write after the headers blocks for good."""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await super().send(message)
+        if message["type"] == "http.response.body":
+            await anyio.sleep_forever()
+
+
+async def test_a_takeover_ends_a_writer_blocked_behind_a_client_that_stopped_reading() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.streams[0]
+    await session.emit(Outbound(b'{"n":1}', Kind.NOTIFICATION))
+    stuck, fresh = StuckClient(), Recorder()
+    ended = anyio.Event()
+
+    async def old_writer() -> None:
+        await write_stream(
+            stuck.send, stuck.receive, session, stream, 0, headers=[], keepalive=30, encode=streamable_encoder
+        )
+        ended.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(old_writer)
+            await stuck.until(lambda: len(stuck.sent) == 2)  # blocked in its first body write
+            tg.start_soon(
+                lambda: write_stream(
+                    fresh.send, fresh.receive, session, stream, 0, headers=[], keepalive=30, encode=streamable_encoder
+                )
+            )
+            await ended.wait()  # the old writer returned normally: the takeover was not an error
+            await fresh.until(lambda: any(b'{"n":1}' in body for body in fresh.bodies()))
+            tg.cancel_scope.cancel()
+
+
+async def test_a_cancellation_from_outside_is_not_swallowed_by_a_takeover_at_the_same_time() -> None:
+    """The server cancelling a request's task (uvicorn at shutdown) while a takeover ends the same
+    writer: the task must still end cancelled, not carry on as if only the takeover happened."""
+    import asyncio
+
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.streams[0]
+    conn = Recorder()
+    task = asyncio.ensure_future(
+        write_stream(conn.send, conn.receive, session, stream, 0, headers=[], keepalive=30, encode=streamable_encoder)
+    )
+    with anyio.fail_after(5):
+        await conn.until(lambda: len(conn.sent) >= 1)
+        await asyncio.sleep(0.05)  # the writer now waits for events
+        assert stream.writer is not None
+        stream.writer.cancel()  # a takeover...
+        task.cancel()  # ...and the server's own cancellation, in the same loop turn
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -116,9 +116,10 @@ class SessionRegistry:
         self.observer.session_opened(kind.value)
         # A bare asyncio task, not one of the task group's: anyio keeps a cancel scope, an event and
         # a handle per spawned task, 2 KiB per session for as long as it lives (W3 in
-        # docs/benchmarks.md). The task set and the shutdown above keep it structured.
-        session.cancel_scope = anyio.CancelScope()
-        task = asyncio.get_running_loop().create_task(self._run(session, session.cancel_scope))
+        # docs/benchmarks.md); ending the session cancels the task itself. The task set and the
+        # shutdown above keep it structured.
+        task = asyncio.get_running_loop().create_task(self._run(session))
+        session.stop_upstream = task.cancel
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
         logger.info(
@@ -130,12 +131,13 @@ class SessionRegistry:
         )
         return session
 
-    async def _run(self, session: Session, scope: anyio.CancelScope) -> None:
-        with scope:  # cancelled before it is entered (session ended at once): the upstream never runs
-            try:
-                await self.runner.serve_session(session)
-            except Exception:
-                logger.exception("session %s: upstream failed", session.id, extra=fields(session_id=session.id))
+    async def _run(self, session: Session) -> None:
+        """The session's upstream; cancelled when the session ends, and it ends the session when
+        the upstream stops by itself."""
+        try:
+            await self.runner.serve_session(session)
+        except Exception:
+            logger.exception("session %s: upstream failed", session.id, extra=fields(session_id=session.id))
         await self.end(session)
 
     async def end(self, session: Session) -> None:

@@ -7,7 +7,7 @@ a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/h
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
 
@@ -116,14 +116,7 @@ class McpApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking_send = _TrackingSend(send)
         headers = header_map(scope)
         extra: HeaderList = []
         try:
@@ -131,7 +124,7 @@ class McpApp:
             extra = self.guard.cors_headers(headers)
             await self._route(scope, receive, tracking_send, headers, extra)
         except TransportError as error:
-            if started:
+            if tracking_send.started:
                 raise
             reason = type(error).__name__
             logger.info(
@@ -148,21 +141,20 @@ class McpApp:
             return
         except Exception:
             logger.exception("%s %s failed", scope["method"], scope["path"])
-            if not started:
+            if not tracking_send.started:
                 body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
                 await send_plain(send, 500, body, extra, b"application/json")
 
-    async def _route(
+    def _route(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
-    ) -> None:
+    ) -> Awaitable[None]:
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
         method = scope["method"]
         if self.config.modern_only and path in self._mcp_paths | self._sse_paths | self._message_paths:
-            await self._route_modern_only(scope, receive, send, headers, extra, path, method)
-            return
+            return self._route_modern_only(scope, receive, send, headers, extra, path, method)
         if path in self._mcp_paths:
             handler: Any = {
                 "POST": self.streamable.post,
@@ -170,40 +162,35 @@ class McpApp:
                 "DELETE": self.streamable.delete,
             }.get(method)
             if method == "OPTIONS":
-                await self._preflight(send, headers, MCP_METHODS)
-                return
+                return self._preflight(send, headers, MCP_METHODS)
             if handler is None:
                 raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": MCP_METHODS})
         elif path in self._sse_paths:
             if method == "OPTIONS":
-                await self._preflight(send, headers, "GET, OPTIONS")
-                return
+                return self._preflight(send, headers, "GET, OPTIONS")
             if method != "GET":
                 raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": "GET, OPTIONS"})
             handler = self.legacy.stream
         elif path in self._message_paths:
             if method == "OPTIONS":
-                await self._preflight(send, headers, "POST, OPTIONS")
-                return
+                return self._preflight(send, headers, "POST, OPTIONS")
             if method != "POST":
                 raise MethodNotAllowed(f"Method Not Allowed: {method} {path}", headers={"Allow": "POST, OPTIONS"})
             handler = self.legacy.post
         elif self.dashboard is not None and self.dashboard.handles(path) and method == "GET":
-            await self.dashboard.serve(scope, receive, send, path, extra)
-            return
+            return self.dashboard.serve(scope, receive, send, path, extra)
         elif path == "/healthz" and method == "GET":
-            await send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
-            return
+            return send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
         elif path == "/metrics" and method == "GET":
-            await send_plain(send, 200, self.metrics.render(), extra, METRICS_CONTENT_TYPE)
-            return
+            return send_plain(send, 200, self.metrics.render(), extra, METRICS_CONTENT_TYPE)
         else:
             raise NotFound(f"Not Found: {path}; the MCP endpoint is {self.config.path}")
         if not self._running:
             raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
-        await handler(scope, receive, send, headers, extra)
+        # Returned, not awaited: the caller awaits it, and a held stream keeps one frame less.
+        return cast("Awaitable[None]", handler(scope, receive, send, headers, extra))
 
-    async def _route_modern_only(
+    def _route_modern_only(
         self,
         scope: Scope,
         receive: Receive,
@@ -212,12 +199,11 @@ class McpApp:
         extra: HeaderList,
         path: str,
         method: str,
-    ) -> None:
+    ) -> Awaitable[None]:
         """A stateless-only server (SPEC item 91): every POST is a 2026-07-28 request, session headers
         mean nothing, and the session era's GET, DELETE and HTTP+SSE answer 405."""
         if method == "OPTIONS":
-            await self._preflight(send, headers, "POST, OPTIONS")
-            return
+            return self._preflight(send, headers, "POST, OPTIONS")
         if method != "POST" or path not in self._mcp_paths:
             raise MethodNotAllowed(
                 f"Method Not Allowed: {method} {path}; this server speaks only the stateless 2026-07-28 era",
@@ -225,12 +211,28 @@ class McpApp:
             )
         if not self._running:
             raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
-        await self.streamable.post_stateless(scope, receive, send, headers)
+        return self.streamable.post_stateless(scope, receive, send, headers)
 
     async def _preflight(self, send: Send, headers: dict[str, str], allow: str) -> None:
         out = self.guard.cors_headers(headers, preflight=True)
         out.append((b"allow", allow.encode()))
         await send_plain(send, 204, b"", out)
+
+
+class _TrackingSend:
+    """The ASGI ``send``, noting whether the response has started (an error can still be sent
+    before, not after). A slotted object rather than a closure: it lives as long as the stream."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            self.started = True
+        return self.send(message)
 
 
 def event_store_from(config: ServerConfig) -> EventStore:

@@ -18,7 +18,7 @@ import anyio
 
 from mcp_sse.core.events import Event, ReplayGap
 from mcp_sse.core.session import READ_BATCH, Session, Stream
-from mcp_sse.server.http import HeaderList, Receive, Send
+from mcp_sse.server.http import HeaderList, Message, Receive, Send
 from mcp_sse.wire.sse import encode_comment, encode_json_event
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ SSE_HEADERS: HeaderList = [
     (b"x-accel-buffering", b"no"),
 ]
 KEEPALIVE = encode_comment("ping")
+END_GRACE_SECONDS = 1.0
+"""How long a writer ended from outside may take to write the end of its response."""
 
 EventEncoder = Callable[[Event], bytes]
 
@@ -83,27 +85,71 @@ async def write_stream(
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers})
     observer = session.observer
     pump = _Pump(send, receive, session, stream, keepalive, encode, drop_every, replay_until)
-    # One cancel scope per connection, the handle a newer connection (or a server-side close)
-    # uses to end this one; no task group: the disconnect watcher is a plain task started only
-    # if the writer ever has to wait, so an answer that is ready costs no task at all.
-    with anyio.CancelScope() as scope, session.activity():
+    # The handle a newer connection (or a server-side close) uses to end this one; no task group:
+    # the disconnect watcher is a plain task started only if the writer ever has to wait, so an
+    # answer that is ready costs no task at all.
+    handle = _WriterHandle()
+    with session.activity():
         if stream.writer is not None:
             observer.stream_taken_over()
-        stream.attach(scope)
+        stream.attach(handle)
         observer.stream_opened()
         try:
             await pump.run(cursor, first, preamble, complete)
+        except asyncio.CancelledError:
+            if not handle.took_back():
+                raise
+            logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
         finally:
+            handle.retire()
             pump.stop()
             observer.stream_closed()
-            stream.detach(scope)
-    if scope.cancelled_caught:
-        logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
+            stream.detach(handle)
     if stream.complete and stream.writer is None:
         session.forget_stream(stream)
-    if not pump.client_gone and not pump.finished:
-        with contextlib.suppress(OSError):
+    if pump.client_gone or pump.finished:
+        return
+    with contextlib.suppress(OSError):
+        if not handle.cancelled:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        # Ended from outside (a newer connection, a server-side close, a slow consumer): its client
+        # may not be reading at all, so the end gets a moment, not forever; without it the server
+        # closes the connection, which ends the stream just as well.
+        with anyio.move_on_after(END_GRACE_SECONDS):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _WriterHandle:
+    """Ends one writer from another task, even while it is blocked in ``send`` behind a client that
+    does not read: a cancellation of the writer's own task, told apart from any other one.
+
+    What a cancel scope per connection did, without its three objects for as long as a stream is
+    held (W3 in docs/benchmarks.md). Python 3.11's ``Task.uncancel`` keeps the count exact, so a
+    cancellation from outside that coincides with ours still propagates.
+    """
+
+    __slots__ = ("cancelled", "retired", "task")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None, "a writer runs in a task"
+        self.task = task
+        self.cancelled = False
+        self.retired = False
+
+    def cancel(self) -> None:
+        if not self.cancelled and not self.retired:
+            self.cancelled = True
+            self.task.cancel()
+
+    def took_back(self) -> bool:
+        """In ``except CancelledError``: True when the cancellation was only ours (now undone)."""
+        return self.cancelled and self.task.uncancel() == 0
+
+    def retire(self) -> None:
+        """The writer is done: later ``cancel`` calls must not reach whatever the task does next."""
+        self.retired = True
 
 
 class _Pump:
@@ -135,13 +181,10 @@ class _Pump:
         self.replay_until = replay_until
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
-        self.watcher: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Future[Message] | None = None
         self.finished = False  # the response's end has been sent
+        self.gone = False  # the client has disconnected
         self.timer: asyncio.TimerHandle | None = None
-
-    @property
-    def client_gone(self) -> bool:
-        return self.watcher is not None and self.watcher.done()
 
     async def run(self, cursor: int, ready: list[Event], preamble: bytes, complete: bool) -> None:
         """``complete``: the stream was complete before ``ready`` was read, so nothing follows it."""
@@ -218,16 +261,34 @@ class _Pump:
 
     def _arm(self) -> None:
         if self.watcher is None:
-            self.watcher = self.loop.create_task(_watch_disconnect(self.receive))
-            self.watcher.add_done_callback(self._poke)
+            self._watch()
         if self.timer is None:
             self.timer = self.loop.call_at(self.last_write + self.keepalive, self._keepalive_due)
 
-    def _keepalive_due(self) -> None:
-        self.timer = None
+    def _watch(self) -> None:
+        """A task on ``receive()`` itself (no wrapper coroutine: an idle stream holds it all along);
+        when it returns anything but the disconnect, the next one is started."""
+        self.watcher = asyncio.ensure_future(self.receive(), loop=self.loop)
+        self.watcher.add_done_callback(self._received)
+
+    def _received(self, task: asyncio.Future[Message]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None and task.result()["type"] != "http.disconnect":
+            self._watch()  # the request's own body (a GET's empty one): keep listening
+            return
+        if error is not None:  # a server whose receive() fails has lost the connection too
+            logger.debug("receive() failed while watching for a disconnect: %r", error)
+        self.gone = True
         self.stream.notify()
 
-    def _poke(self, _: object) -> None:
+    @property
+    def client_gone(self) -> bool:
+        return self.gone
+
+    def _keepalive_due(self) -> None:
+        self.timer = None
         self.stream.notify()
 
     def stop(self) -> None:
@@ -235,14 +296,5 @@ class _Pump:
             self.timer.cancel()
             self.timer = None
         if self.watcher is not None and not self.watcher.done():
-            self.watcher.remove_done_callback(self._poke)
+            self.watcher.remove_done_callback(self._received)
             self.watcher.cancel()
-
-
-async def _watch_disconnect(receive: Receive) -> None:
-    """Returns when the client has gone (which ends the task, and so wakes the writer)."""
-    try:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-    except Exception:  # a server that fails receive() has lost the connection too
-        logger.debug("receive() failed while watching for a disconnect", exc_info=True)
