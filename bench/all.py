@@ -17,11 +17,12 @@ import tempfile
 from pathlib import Path
 
 FULL = {
-    "push": ["--notifications", "10000", "--repeats", "3"],
+    "push": ["--notifications", "10000", "--repeats", "5"],
     "rpc": ["--seconds", "5", "--sessions", "1,16", "--repeats", "3"],
     "idle": ["--streams", "1000,5000,10000", "--echoes", "300"],
     "resume": ["--events", "5000", "--repeats", "3"],
     "client_receive": ["--notifications", "5000", "--repeats", "5"],
+    "sdk_alone": ["--notifications", "20000", "--seconds", "3", "--repeats", "3"],
 }
 QUICK = {
     "push": ["--notifications", "200", "--repeats", "1"],
@@ -29,6 +30,7 @@ QUICK = {
     "idle": ["--streams", "20", "--echoes", "20"],
     "resume": ["--events", "200", "--repeats", "1", "--settle", "0.3"],
     "client_receive": ["--notifications", "200", "--repeats", "1"],
+    "sdk_alone": ["--notifications", "200", "--seconds", "0.2", "--repeats", "1"],
 }
 
 

@@ -22,7 +22,7 @@ from bench.push import target_process
 from bench.rawhttp import RawConnection
 from bench.rpc import answer_of, open_session
 
-TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw")
+TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
 OPENERS = 50  # sessions opened concurrently
 
 

@@ -68,3 +68,15 @@ def test_mcp_sse_bench_runs_the_workloads_in_one_command(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "W1 push" in done.stdout and "W4 resume" in done.stdout
     assert set(json.loads(out.read_text())) == {"push", "resume"}
+
+
+def test_sdk_alone_bench_runs(tmp_path: Path) -> None:
+    out = tmp_path / "alone.json"
+    args = ["--notifications", "100", "--seconds", "0.2", "--repeats", "1", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sdk_alone", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert results["cpu_us_per_notification"]["median"] > 0
+    assert results["cpu_us_per_call_16_sessions"]["median"] > 0
