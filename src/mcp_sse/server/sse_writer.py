@@ -29,6 +29,8 @@ SSE_HEADERS: HeaderList = [
     (b"x-accel-buffering", b"no"),
 ]
 KEEPALIVE = encode_comment("ping")
+ANSWER_GRACE_SECONDS = 0.001
+"""How long a new stream waits for a quick answer before it writes the priming event alone."""
 END_GRACE_SECONDS = 1.0
 """How long a writer ended from outside may take to write the end of its response."""
 
@@ -230,11 +232,14 @@ class _Pump:
             if self.client_gone:
                 return
             if patient:
-                # One turn of the loop for the upstream before the first real wait: an answer that
-                # comes at once then needs no disconnect watcher, no timer, and goes out with the
-                # priming event in one write (W2 in docs/benchmarks.md).
+                # A moment for the upstream before the first real wait: an answer that comes
+                # within it needs no disconnect watcher, and goes out with the priming event in
+                # one write (W2 in docs/benchmarks.md); a slower one gets the priming event then.
                 patient = False
-                await asyncio.sleep(0)
+                moment = self.loop.call_later(ANSWER_GRACE_SECONDS, stream.notify)
+                await changed.wait()  # taken before the read above: a change since then is not missed
+                moment.cancel()
+                changed = stream.changed
                 complete = stream.complete
                 batch = await self._read(cursor)
                 if batch is None:
