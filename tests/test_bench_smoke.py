@@ -6,56 +6,45 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_push_bench_runs_every_target(tmp_path: Path) -> None:
-    out = tmp_path / "push.json"
+def run_bench(module: str, args: list[str], tmp_path: Path) -> dict[str, Any]:
+    """``python -m bench.<module> ARGS --json FILE`` from the checkout; its JSON results."""
+    out = tmp_path / f"{module}.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.push", "--notifications", "50", "--repeats", "1", "--json", str(out)],
+        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
+    results: dict[str, Any] = json.loads(out.read_text())
+    return results
+
+
+def test_push_bench_runs_every_target(tmp_path: Path) -> None:
+    results = run_bench("push", ["--notifications", "50", "--repeats", "1"], tmp_path)
     assert set(results) >= {"sdk", "mcp-sse", "mcp-sse-raw", "bare"}
     assert all(results[t]["notifications_per_s"]["median"] > 0 for t in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"))
 
 
 def test_resume_bench_runs_every_target_exactly_once(tmp_path: Path) -> None:
-    out = tmp_path / "resume.json"
-    args = ["--events", "50", "--repeats", "1", "--settle", "0.3", "--json", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.resume", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
+    results = run_bench("resume", ["--events", "50", "--repeats", "1", "--settle", "0.3"], tmp_path)
     for target in ("sdk-store", "mcp-sse", "mcp-sse-sqlite"):
         assert results[target]["exactly_once"] is True
         assert results[target]["events_per_s"]["median"] > 0
 
 
 def test_rpc_bench_runs_every_target(tmp_path: Path) -> None:
-    out = tmp_path / "rpc.json"
-    args = ["--seconds", "0.3", "--sessions", "1,2", "--repeats", "1", "--json", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.rpc", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
+    results = run_bench("rpc", ["--seconds", "0.3", "--sessions", "1,2", "--repeats", "1"], tmp_path)
     for target in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"):
         assert results[target]["2"]["calls_per_s"]["median"] > 0
 
 
 def test_idle_bench_runs_every_target(tmp_path: Path) -> None:
-    out = tmp_path / "idle.json"
-    args = ["--streams", "5", "--echoes", "5", "--json", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.idle", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
-    for target in ("sdk", "mcp-sse", "mcp-sse-raw"):
+    results = run_bench("idle", ["--streams", "5", "--echoes", "5"], tmp_path)
+    for target in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"):
         assert results[target]["5"]["open_ms_per_stream"] > 0
 
 
@@ -71,12 +60,6 @@ def test_mcp_sse_bench_runs_the_workloads_in_one_command(tmp_path: Path) -> None
 
 
 def test_sdk_alone_bench_runs(tmp_path: Path) -> None:
-    out = tmp_path / "alone.json"
-    args = ["--notifications", "100", "--seconds", "0.2", "--repeats", "1", "--json", str(out)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.sdk_alone", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(out.read_text())
+    results = run_bench("sdk_alone", ["--notifications", "100", "--seconds", "0.2", "--repeats", "1"], tmp_path)
     assert results["cpu_us_per_notification"]["median"] > 0
     assert results["cpu_us_per_call_16_sessions"]["median"] > 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
 import pytest
 
 from mcp_sse.core.events import MemoryEventStore
-from mcp_sse.core.session import Outbound, Session, SessionKind
+from mcp_sse.core.session import Outbound, Session, SessionKind, Stream
 from mcp_sse.server.sse_writer import streamable_encoder, write_stream
 from mcp_sse.wire.jsonrpc import Kind
 from mcp_sse.wire.sse import SSEDecoder
@@ -148,6 +149,16 @@ def test_the_fast_encoder_writes_what_the_general_one_does() -> None:
         assert streamable_encoder(event) == expected
 
 
+PRIMING = b"id: 1-0\ndata: \n\n"
+
+
+async def serve(conn: Recorder, session: Session, stream: Stream, **options: Any) -> None:
+    """``write_stream`` for one test connection, from the stream's start, keepalive 10 s."""
+    await write_stream(
+        conn.send, conn.receive, session, stream, 0, headers=[], keepalive=10, encode=streamable_encoder, **options
+    )
+
+
 async def test_an_answer_that_comes_at_once_goes_out_with_the_priming_event_in_one_write() -> None:
     session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
     stream = session.open_request_stream([1])
@@ -158,22 +169,10 @@ async def test_an_answer_that_comes_at_once_goes_out_with_the_priming_event_in_o
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: write_stream(
-                    conn.send,
-                    conn.receive,
-                    session,
-                    stream,
-                    0,
-                    headers=[],
-                    preamble=b"id: 1-0\ndata: \n\n",
-                    keepalive=10,
-                    encode=streamable_encoder,
-                )
-            )
+            tg.start_soon(partial(serve, conn, session, stream, preamble=PRIMING))
             tg.start_soon(answer)
     assert [m["type"] for m in conn.sent] == ["http.response.start", "http.response.body"]
-    assert conn.sent[1]["body"].startswith(b"id: 1-0\ndata: \n\n") and b'{"id":1}' in conn.sent[1]["body"]
+    assert conn.sent[1]["body"].startswith(PRIMING) and b'{"id":1}' in conn.sent[1]["body"]
     assert conn.sent[1]["more_body"] is False
 
 
@@ -188,21 +187,9 @@ async def test_a_slow_answer_gets_the_priming_event_first_and_the_end_after_it()
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: write_stream(
-                    conn.send,
-                    conn.receive,
-                    session,
-                    stream,
-                    0,
-                    headers=[],
-                    preamble=b"id: 1-0\ndata: \n\n",
-                    keepalive=10,
-                    encode=streamable_encoder,
-                )
-            )
+            tg.start_soon(partial(serve, conn, session, stream, preamble=PRIMING))
             tg.start_soon(answer_later)
-    assert conn.bodies()[0] == b"id: 1-0\ndata: \n\n"
+    assert conn.bodies()[0] == PRIMING
     assert b'{"id":1}' in conn.bodies()[1] and conn.sent[-1]["more_body"] is False
 
 
@@ -261,3 +248,17 @@ async def test_a_cancellation_from_outside_is_not_swallowed_by_a_takeover_at_the
         task.cancel()  # ...and the server's own cancellation, in the same loop turn
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_server_side_close_during_the_wait_for_an_answer_still_sends_the_priming_event() -> None:
+    """A 2025-11-25 client closed on before it saw an event id could not come back (SEP-1699)."""
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    conn = Recorder()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(serve, conn, session, stream, preamble=PRIMING))
+            await conn.until(lambda: len(conn.sent) >= 1)  # headers out, priming held for the answer
+            session.close_request_stream(1)
+    assert conn.bodies() == [PRIMING]
+    assert conn.sent[-1]["more_body"] is False

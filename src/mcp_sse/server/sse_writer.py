@@ -117,9 +117,10 @@ async def write_stream(
             return
         # Ended from outside (a newer connection, a server-side close, a slow consumer): its client
         # may not be reading at all, so the end gets a moment, not forever; without it the server
-        # closes the connection, which ends the stream just as well.
+        # closes the connection, which ends the stream just as well. A priming event still held
+        # goes out first: a client closed on before it saw an event id could not resume.
         with anyio.move_on_after(END_GRACE_SECONDS):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": pump.held, "more_body": False})
 
 
 class _WriterHandle:
@@ -186,6 +187,7 @@ class _Pump:
         self.watcher: asyncio.Future[Message] | None = None
         self.finished = False  # the response's end has been sent
         self.gone = False  # the client has disconnected
+        self.held = b""  # the priming event, while it waits a moment for the answer to join it
         self.timer: asyncio.TimerHandle | None = None
 
     async def run(self, cursor: int, ready: list[Event], preamble: bytes, complete: bool) -> None:
@@ -208,6 +210,7 @@ class _Pump:
                 cursor = ready[-1].seq
             # First pass with nothing to say yet: the priming event waits one loop turn for the answer.
             hold = patient and not ready and not final
+            self.held = pending if hold else b""
             if (pending and not hold) or final:
                 await self.send({"type": "http.response.body", "body": pending, "more_body": not final})
                 pending = b""
