@@ -10,7 +10,6 @@ this process's (the server runs elsewhere), so it measures what the client spend
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -27,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
+from bench.report import save_json
 from mcp_sse.client import connect
 
 ClientFactory = Callable[[str], AbstractAsyncContextManager[Any]]
@@ -158,9 +158,7 @@ def main() -> None:
     print(f"mcp-sse / sdk CPU per notification, with ClientSession: {results['mcp-sse']['cpu_ratio_to_sdk']:.2f}")
     alone = results["mcp-sse transport"]["cpu_ratio_to_sdk"]
     print(f"mcp-sse / sdk CPU per notification, transport alone: {alone:.2f}")
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ GET that stays open. Memory is the server process's resident set before and afte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Any
@@ -20,6 +19,7 @@ import orjson
 
 from bench.push import target_process
 from bench.rawhttp import RawConnection
+from bench.report import save_json
 from bench.rpc import answer_of, open_session
 
 TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
@@ -129,9 +129,7 @@ def main() -> None:
             print(
                 f"{name:<12} {count:>8} {row['kib_per_stream']:>11.1f} {row['open_ms_per_stream']:>15.2f} {latency:>28}"
             )
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ their own processes (see bench/targets.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ import httpx2
 import orjson
 
 from bench.rawhttp import EventScanner, RawConnection
+from bench.report import save_json, spread
 
 TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -123,11 +123,9 @@ def main() -> None:
         r = results[name]
         rate = r["notifications_per_s"]
         ratio = f"{r['ratio_to_sdk']:.2f}" if "ratio_to_sdk" in r else "-"
-        spread = f"{rate['median']:>10,.0f} ({rate['min']:,.0f}-{rate['max']:,.0f})"
-        print(f"{name:<13} {spread:<38} {r['server_cpu_us_per_notification']:>20.1f} {ratio:>7}")
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+        cell = spread(rate)
+        print(f"{name:<13} {cell:<38} {r['server_cpu_us_per_notification']:>20.1f} {ratio:>7}")
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ hosting the same MCPServer, each in its own process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -25,6 +24,7 @@ import orjson
 
 from bench.push import HEADERS, INIT, cpu_seconds, target_process
 from bench.rawhttp import EventScanner, RawConnection
+from bench.report import save_json, spread
 from mcp_sse.wire.sse import SSEDecoder
 
 TARGETS = ("sdk-store", "mcp-sse", "mcp-sse-sqlite")
@@ -140,11 +140,9 @@ def main() -> None:
         r = results[name]
         rate = r["events_per_s"]
         ratio = f"{r['ratio_to_sdk']:.2f}" if "ratio_to_sdk" in r else "-"
-        spread = f"{rate['median']:>10,.0f} ({rate['min']:,.0f}-{rate['max']:,.0f})"
-        print(f"{name:<15} {spread:<40} {r['first_event_ms']:>9.1f} {r['server_cpu_us_per_event']:>10.1f} {ratio:>7}")
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+        cell = spread(rate)
+        print(f"{name:<15} {cell:<40} {r['first_event_ms']:>9.1f} {r['server_cpu_us_per_event']:>10.1f} {ratio:>7}")
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

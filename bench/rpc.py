@@ -10,7 +10,6 @@ one process, one task per session) drives every target the same way.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -21,6 +20,7 @@ import orjson
 
 from bench.push import HEADERS, INIT, cpu_seconds, target_process
 from bench.rawhttp import RawConnection
+from bench.report import save_json, spread
 
 TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
 
@@ -138,14 +138,12 @@ def main() -> None:
             r = results[name][str(count)]
             rate = r["calls_per_s"]
             ratio = f"{r['ratio_to_sdk']:.2f}" if "ratio_to_sdk" in r else "-"
-            spread = f"{rate['median']:>8,.0f} ({rate['min']:,.0f}-{rate['max']:,.0f})"
+            cell = spread(rate, width=8)
             print(
-                f"{name:<13} {count:>8} {spread:<32} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+                f"{name:<13} {count:>8} {cell:<32} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
                 f"{r['server_cpu_us_per_call']:>12.1f} {ratio:>7}"
             )
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

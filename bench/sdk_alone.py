@@ -12,7 +12,6 @@ transport hosting this server in one process can go below it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -24,6 +23,7 @@ from mcp.server.runner import serve_loop
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCResponse, jsonrpc_message_adapter
 
+from bench.report import save_json
 from bench.targets import sdk_server
 from mcp_sse.upstream.sdk import as_lowlevel
 
@@ -133,9 +133,7 @@ def main() -> None:
     print("The SDK server alone, no transport (the ceiling of the rows hosting it)")
     print(f"  CPU us per progress notification: {push['median']:.1f} ({push['min']:.1f}-{push['max']:.1f})")
     print(f"  CPU us per echo call, 16 sessions: {call['median']:.0f} ({call['min']:.0f}-{call['max']:.0f})")
-    if args.json_path:
-        with open(args.json_path, "w") as out:
-            json.dump(results, out, indent=2)
+    save_json(args.json_path, results)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ class _Pump:
         self.last_write = self.loop.time()
         self.watcher: asyncio.Future[Message] | None = None
         self.finished = False  # the response's end has been sent
-        self.gone = False  # the client has disconnected
+        self.client_gone = False
         self.held = b""  # the priming event, while it waits a moment for the answer to join it
         self.timer: asyncio.TimerHandle | None = None
 
@@ -288,12 +288,8 @@ class _Pump:
             return
         if error is not None:  # a server whose receive() fails has lost the connection too
             logger.debug("receive() failed while watching for a disconnect: %r", error)
-        self.gone = True
+        self.client_gone = True
         self.stream.notify()
-
-    @property
-    def client_gone(self) -> bool:
-        return self.gone
 
     def _keepalive_due(self) -> None:
         self.timer = None
