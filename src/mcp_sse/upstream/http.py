@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx2
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
 from mcp_sse.client.connect import Transport, connect
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.core.session import Outbound, Session
 from mcp_sse.wire.jsonrpc import Kind
+from mcp_sse.wire.sdk_models import to_sdk_message
 
 
 class HTTPUpstream:
@@ -53,7 +54,7 @@ class HTTPUpstream:
                             inbound = await session.receive()
                         except anyio.EndOfStream:
                             break
-                        message = jsonrpc_message_adapter.validate_python(inbound.message.obj, by_name=False)
+                        message = to_sdk_message(inbound.message.obj)
                         await write.send(SessionMessage(message))
                     tg.cancel_scope.cancel()
 

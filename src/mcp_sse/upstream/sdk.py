@@ -22,11 +22,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_loop
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, jsonrpc_message_adapter
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from starlette.requests import Request
 
 from mcp_sse.core.session import Inbound, Outbound, Session
 from mcp_sse.wire.jsonrpc import Kind, RequestId
+from mcp_sse.wire.sdk_models import to_sdk_message
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class SDKUpstream:
     @staticmethod
     def _to_sdk(session: Session, inbound: Inbound) -> SessionMessage:
         msg = inbound.message
-        message = jsonrpc_message_adapter.validate_python(msg.obj, by_name=False)
+        message = to_sdk_message(msg.obj)
         request = Request(dict(inbound.scope)) if inbound.scope.get("type") == "http" else None
         if msg.kind is not Kind.REQUEST:
             return SessionMessage(message, metadata=ServerMessageMetadata(request_context=request))
