@@ -116,19 +116,26 @@ class Cursor:
     """
 
     def __init__(self, last_event_id: str | None = None, window: int = 4096) -> None:
-        self.last_event_id = last_event_id
         self.retry_ms: int | None = None  # the server's latest ``retry``: it replaces the next wait
         self.lost = 0  # events skipped between consecutive ids, when ids say ``<stream>-<seq>``
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = window
+        self._set_last(last_event_id)
+
+    def _set_last(self, event_id: str | None) -> None:
+        self.last_event_id = event_id
+        # Its ``<stream>-<seq>`` parts, split once here rather than again at the next event.
+        self._stream, self._seq = _stream_seq(event_id) if event_id else (None, -1)
 
     def see(self, event_id: str) -> bool:
         """Record an event's id; False when it was delivered before (drop it)."""
         if not event_id:
-            self.last_event_id = None
+            self._set_last(None)
             return True
-        self.lost += _gap(self.last_event_id, event_id)
-        self.last_event_id = event_id
+        stream, seq = _stream_seq(event_id)
+        if stream is not None and stream == self._stream and seq > self._seq + 1:
+            self.lost += seq - self._seq - 1
+        self.last_event_id, self._stream, self._seq = event_id, stream, seq
         if event_id in self._seen:
             return False
         self._seen[event_id] = None
@@ -137,15 +144,13 @@ class Cursor:
         return True
 
 
-def _gap(previous: str | None, current: str) -> int:
-    """How many events lie between two ids of the form ``<stream>-<seq>`` on the same stream (else 0)."""
-    if previous is None:
-        return 0
-    a_stream, _, a_seq = previous.rpartition("-")
-    b_stream, _, b_seq = current.rpartition("-")
-    if a_stream != b_stream or not a_seq.isdigit() or not b_seq.isdigit():
-        return 0
-    return max(0, int(b_seq) - int(a_seq) - 1)
+def _stream_seq(event_id: str) -> tuple[str | None, int]:
+    """``"<stream>-<seq>"`` as (stream, seq); (None, -1) for an id of another form, which says
+    nothing about events lost in between."""
+    stream, dash, seq = event_id.rpartition("-")
+    if not dash or not seq.isdigit():
+        return None, -1
+    return stream, int(seq)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from mcp_sse.client.modern import (
 )
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, METHOD_NOT_FOUND, RequestId
+from mcp_sse.wire.sdk_models import to_sdk_message
 from mcp_sse.wire.sse import SSEDecoder
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def error_message(request_id: RequestId, code: int, message: str, data: Any = No
 def to_session_message(obj: dict[str, Any], related: RequestId | None = None) -> SessionMessage:
     """A received message for the session; ``related`` names the request whose stream carried it."""
     metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
-    return SessionMessage(jsonrpc_message_adapter.validate_python(obj, by_name=False), metadata=metadata)
+    return SessionMessage(to_sdk_message(obj), metadata=metadata)
 
 
 async def deliver(to_session: ToSession, message: SessionMessage | Exception) -> None:
@@ -151,11 +152,13 @@ async def deliver(to_session: ToSession, message: SessionMessage | Exception) ->
     reach the session in one wake-up instead of one loop turn (and one epoll) each. A full buffer
     still makes the reader wait (backpressure).
     """
-    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-        try:
-            to_session.send_nowait(message)
-        except anyio.WouldBlock:
+    try:
+        to_session.send_nowait(message)
+    except anyio.WouldBlock:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await to_session.send(message)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
 
 
 def is_response(obj: dict[str, Any]) -> bool:

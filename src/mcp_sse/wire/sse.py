@@ -223,6 +223,13 @@ class SSEDecoder:
             if line.startswith("data:"):  # by far the most common line: skip the generic split
                 data.append(line[6:] if line.startswith(" ", 5) else line[5:])
                 continue
+            if line.startswith("id: "):  # and the two that come with each MCP event
+                if "\x00" not in line:
+                    self._id_buffer = line[4:]
+                continue
+            if line.startswith("event: "):
+                self._event_type = line[7:]
+                continue
             colon = line.find(":")
             if colon == 0:
                 continue  # comment
