@@ -63,3 +63,10 @@ def test_sdk_alone_bench_runs(tmp_path: Path) -> None:
     results = run_bench("sdk_alone", ["--notifications", "100", "--seconds", "0.2", "--repeats", "1"], tmp_path)
     assert results["cpu_us_per_notification"]["median"] > 0
     assert results["cpu_us_per_call_16_sessions"]["median"] > 0
+
+
+def test_client_receive_bench_runs_every_client_and_the_session_floor(tmp_path: Path) -> None:
+    results = run_bench("client_receive", ["--notifications", "50", "--repeats", "1"], tmp_path)
+    for client in ("sdk", "mcp-sse", "sdk transport", "mcp-sse transport", "ClientSession alone"):
+        assert results[client]["cpu_us_per_notification"]["median"] > 0
+    assert results["ClientSession alone"]["cpu_ratio_to_sdk"] > 0
