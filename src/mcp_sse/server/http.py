@@ -24,10 +24,31 @@ def header_map(scope: Scope) -> dict[str, str]:
     """Request headers by lower-case name; repeated headers are joined with ", " (RFC 9110)."""
     result: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
+        name = _decoded(raw_name, _NAMES, lower=True)
+        value = _decoded(raw_value, _VALUES, lower=False)
         result[name] = f"{result[name]}, {value}" if name in result else value
     return result
+
+
+# Header names, and most values (Host, Accept, Content-Type, the protocol version), are the same on
+# every request: decoded once and shared, they are not copied into each held stream's header map
+# (W3, memory per idle stream in docs/benchmarks.md). Bounded: a client sending endless distinct
+# headers only empties the cache.
+_NAMES: dict[bytes, str] = {}
+_VALUES: dict[bytes, str] = {}
+_CACHE_LIMIT = 1024
+
+
+def _decoded(raw: bytes, cache: dict[bytes, str], *, lower: bool) -> str:
+    text = cache.get(raw)
+    if text is None:
+        text = raw.decode("latin-1")
+        if lower:
+            text = text.lower()
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[raw] = text
+    return text
 
 
 def media_types(value: str) -> set[str]:

@@ -1,0 +1,29 @@
+"""Request headers as a dict: joined repeats, lower-case names, and one shared copy of each text."""
+
+from __future__ import annotations
+
+from mcp_sse.server import http
+from mcp_sse.server.http import header_map
+
+
+def scope_with(*headers: tuple[bytes, bytes]) -> dict[str, object]:
+    return {"headers": list(headers)}
+
+
+def test_repeated_headers_are_joined_and_names_lower_cased() -> None:
+    headers = header_map(scope_with((b"Accept", b"application/json"), (b"accept", b"text/event-stream")))
+    assert headers == {"accept": "application/json, text/event-stream"}
+
+
+def test_the_same_header_on_two_requests_is_one_string_not_two() -> None:
+    """What every held stream keeps: its header map (W3, memory per idle stream)."""
+    first = header_map(scope_with((b"host", b"127.0.0.1:" + b"8000")))
+    second = header_map(scope_with((b"host", b"127.0.0.1:" + b"8000")))
+    (name_1, value_1), (name_2, value_2) = next(iter(first.items())), next(iter(second.items()))
+    assert name_1 is name_2 and value_1 is value_2
+
+
+def test_endless_distinct_values_do_not_grow_the_cache() -> None:
+    for i in range(3 * http._CACHE_LIMIT):
+        header_map(scope_with((b"mcp-session-id", b"%d" % i)))
+    assert len(http._VALUES) <= http._CACHE_LIMIT
