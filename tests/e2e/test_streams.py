@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import anyio
@@ -165,6 +166,36 @@ async def test_json_response_mode_batch_is_an_array(json_url: str) -> None:
         response = await http.post(json_url, json=batch, headers=session_headers(session_id, "2025-03-26"))
         assert response.status_code == 200
         assert sorted(m["id"] for m in response.json()) == [1, 2]
+
+
+async def test_json_response_mode_stops_holding_the_session_for_a_client_that_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A disconnect is not a cancellation, but nobody can read that answer any more: the session
+    is no longer held active on its behalf, so the idle reaper can end it (as for SSE streams)."""
+    config = ServerConfig(json_response=True, session_idle_timeout=0.3)
+    with run_server(create_app(build_test_server(), config)) as url:
+        server_errors = logging.getLogger("uvicorn.error")  # an exception in the app is logged here
+        server_errors.addHandler(caplog.handler)
+        mcp = url + "/mcp"
+        try:
+            async with httpx2.AsyncClient(timeout=10) as http:
+                response = await http.post(mcp, json=init_request(), headers=POST_HEADERS)
+                headers = session_headers(response.headers["mcp-session-id"])
+                initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+                await http.post(mcp, json=initialized, headers=headers)
+                with anyio.move_on_after(0.3):  # the client gives up on a 60 s call and closes its connection
+                    await http.post(mcp, json=call(5, "wait", {"seconds": 60}, progress=False), headers=headers)
+                ping = {"jsonrpc": "2.0", "id": 6, "method": "ping"}
+                for _ in range(40):  # each ping is activity too; the reaper needs 0.3 s without any
+                    if (await http.post(mcp, json=ping, headers=headers)).status_code == 404:
+                        break
+                    await anyio.sleep(0.5)
+                else:
+                    pytest.fail("the session is still held 20 s after the only client of its call left")
+        finally:
+            server_errors.removeHandler(caplog.handler)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_session_limit_gives_503_with_retry_after() -> None:

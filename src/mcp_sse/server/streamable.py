@@ -6,10 +6,12 @@ version), hands messages to the session, and answers with SSE, JSON, 202 or an e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import orjson
 
 from mcp_sse.config import ServerConfig
@@ -30,6 +32,8 @@ from mcp_sse.server.sse_writer import event_id, parse_event_id, streamable_encod
 from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.sse import encode_event
+
+logger = logging.getLogger(__name__)
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
@@ -170,10 +174,31 @@ class Streamable:
     async def _answer_json(
         self, send: Send, receive: Receive, session: Session, stream: Stream, batch: bool, headers: HeaderList
     ) -> None:
-        """JSON-response mode: wait for every response of the POST, then answer with one body."""
+        """JSON-response mode: wait for every response of the POST, then answer with one body.
+
+        A client that leaves meanwhile is not waited for. Its request runs on (a disconnect is not
+        a cancellation), but nobody can read this answer any more, so the session is no longer
+        held active on its behalf, as when an SSE stream's client leaves.
+        """
+        left = False
+
+        async def watch_for_disconnect() -> None:
+            nonlocal left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            left = True
+            stream.notify()
+
         with session.activity():
-            while not stream.complete and not session.closed:
-                await stream.changed.wait()
+            if not stream.complete:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(watch_for_disconnect)
+                    while not stream.complete and not session.closed and not left:
+                        await stream.changed.wait()
+                    tg.cancel_scope.cancel()
+        if left:
+            logger.debug("session %s: the client left before its JSON answer", session.id)
+            return
         if not stream.complete:
             raise SessionNotFound("Session not found: it ended before the request was answered")
         replies = [e.payload for e in await session.read(stream, 0)]
