@@ -413,3 +413,29 @@ async def test_a_kept_payload_holds_its_length_not_the_serializers_buffer(store_
         # Each event's bookkeeping is a few hundred bytes; an orjson buffer kept would be 4 KiB.
         assert held < count * 1024, f"{held} bytes held for {count} events of under 100 bytes"
         assert len(await store.read_after("s", 0, 0)) == 500
+
+
+async def test_a_batch_that_cannot_be_written_is_given_up_loudly_and_never_becomes_a_silent_gap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the file's write lock past every retry (a real SQLite lock, as a
+    backup or an operator's shell would take): the batch is given up and logged, the store goes on,
+    and a replay that needs the lost events gets a ReplayGap instead of skipping them."""
+    path = tmp_path / "events.db"
+    async with SQLiteEventStore(path, tail_events=2, write_retry_seconds=0.2) as store:
+        await store.append("s", 0, b"on disk")
+        await store.flush()
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            for i in range(3):
+                await store.append("s", 0, b"lost %d" % i)
+            await store.flush()  # returns once the batch is given up (after the 5 s busy timeout)
+            other.execute("ROLLBACK")
+        assert "gave up on a batch; 3 events are not in the file" in caplog.text
+        for i in range(5):
+            await store.append("s", 0, b"after %d" % i)  # the writer goes on
+        await store.flush()
+        assert [e.payload for e in await store.read_after("s", 0, 4)] == [b"after %d" % i for i in range(5)]
+        with pytest.raises(ReplayGap):
+            await store.read_after("s", 0, 1)  # events 2-4 are neither in memory nor in the file
+    assert [seq for _, _, seq, _ in rows_in_file(path, "s")] == [1, 5, 6, 7, 8, 9]
