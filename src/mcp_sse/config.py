@@ -14,6 +14,12 @@ def _doc(text: str) -> dict[str, str]:
     return {"doc": text}
 
 
+def _is_token(value: str) -> bool:
+    """What an ``Authorization: Bearer`` value can carry unchanged (visible ASCII, RFC 6750 b64token
+    and more): a space or a control character would never compare equal after a client sent it."""
+    return bool(value) and all("!" <= char <= "~" for char in value)
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Every knob of the server transport; the defaults are what a careful operator would pick."""
@@ -73,6 +79,19 @@ class ServerConfig:
             "then it is cut off and the event log's bounds apply."
         ),
     )
+    auth_token: str | None = field(
+        default=None,
+        repr=False,  # a secret: never in a log line or a traceback
+        metadata={
+            **_doc(
+                "A shared secret: every request except /healthz and CORS preflights must carry "
+                "`Authorization: Bearer <token>`, or is answered 401. For a server that other local "
+                "processes or other hosts can reach; compared in constant time, never taken from the URL. "
+                "The command line also reads it from MCP_SSE_AUTH_TOKEN (kept out of the process list)."
+            ),
+            "env": "MCP_SSE_AUTH_TOKEN",
+        },
+    )
     dns_rebinding_protection: bool | None = field(
         default=None,
         metadata=_doc("Check Host and Origin. None: on when the request arrived on a loopback address."),
@@ -103,6 +122,8 @@ class ServerConfig:
             raise ValueError("path must start with /")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
+        if self.auth_token is not None and not _is_token(self.auth_token):
+            raise ValueError("auth_token must be non-empty printable ASCII without spaces")
         if self.session_idle_timeout is not None and self.session_idle_timeout <= 0:
             raise ValueError("session_idle_timeout must be positive or None")
         if self.max_sessions is not None and self.max_sessions <= 0:

@@ -63,6 +63,12 @@ class UnsupportedProtocolVersion(TransportError):
     code = jsonrpc.UNSUPPORTED_PROTOCOL_VERSION
 
 
+class Unauthorized(TransportError):
+    """No valid ``Authorization: Bearer`` credential; ``WWW-Authenticate`` says which (RFC 6750)."""
+
+    status = 401
+
+
 class Forbidden(TransportError):
     """An ``Origin`` that is present and not allowed (SPEC items 27, 57-58)."""
 

@@ -63,6 +63,7 @@ def config_options(fn: F) -> F:
         default = field.default
         base, nullable = _base(_hint(field))
         dest = f"config_{field.name}"
+        env = field.metadata.get("env")
         if _is_tuple(field):
             opt = click.option(option_name(field), dest, multiple=True, help=doc + " (repeatable)")
         elif base is bool and nullable:
@@ -70,6 +71,8 @@ def config_options(fn: F) -> F:
             opt = click.option(f"--{flag}/--no-{flag}", dest, default=None, help=doc)
         elif base is bool:
             opt = click.option(option_name(field), dest, is_flag=True, default=default, help=doc)
+        elif env is not None:  # a secret: from the environment, never shown
+            opt = click.option(option_name(field), dest, type=base, default=default, envvar=env, help=doc)
         elif nullable:
             kind = _OptionalNumber(base)
             opt = click.option(option_name(field), dest, type=kind, default=default, show_default=True, help=doc)

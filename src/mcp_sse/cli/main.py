@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sys
 import tempfile
@@ -64,12 +65,19 @@ def _run(
 ) -> None:
     from mcp_sse.logs import configure
     from mcp_sse.server.app import create_app
+    from mcp_sse.server.security import is_loopback_address
 
     log_format = options.pop("log_format")
     cfg = config_from(options)
     app = create_app(server, cfg)
     # After the server is built: MCPServer() installs its own root handler at INFO; ours replaces it.
     configure(log_level, log_format)
+    if cfg.auth_token is None and not is_loopback_address(host.strip("[]")):
+        logging.getLogger("mcp_sse").warning(
+            "listening on %s without --auth-token (or MCP_SSE_AUTH_TOKEN): anyone who can reach this "
+            "address can use the server",
+            host,
+        )
     serve(
         app,
         host,

@@ -153,6 +153,8 @@ class McpApp:
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
         method = scope["method"]
+        if method != "OPTIONS" and path != "/healthz":  # a preflight carries no credentials (CORS)
+            self.guard.authorize(headers)
         if self.config.modern_only and path in self._mcp_paths | self._sse_paths | self._message_paths:
             return self._route_modern_only(scope, receive, send, headers, extra, path, method)
         if path in self._mcp_paths:

@@ -1,23 +1,27 @@
-"""Host and Origin validation (DNS rebinding) and CORS, applied before any routing.
+"""Host and Origin validation (DNS rebinding), CORS, and the optional bearer token, applied before
+any routing.
 
 Default: when a request arrives on a loopback address, only loopback Host names are answered and
 an Origin that is present must be local; elsewhere an Origin must be same-origin or allow-listed.
-Either way a browser page from another site never reaches a session (SPEC items 27, 57-60).
+Either way a browser page from another site never reaches a session (SPEC items 27, 57-60). With
+``auth_token`` set, every request but a CORS preflight and ``/healthz`` must also carry it as
+``Authorization: Bearer``: what keeps other local processes and other hosts out (SPEC item 61).
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
 from urllib.parse import urlsplit
 
 from mcp_sse.config import ServerConfig
-from mcp_sse.errors import Forbidden, MisdirectedHost
+from mcp_sse.errors import Forbidden, MisdirectedHost, Unauthorized
 from mcp_sse.server.http import HeaderList, Scope
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
-EXPOSED_HEADERS = b"Mcp-Session-Id, MCP-Protocol-Version"
+EXPOSED_HEADERS = b"Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 ALLOWED_REQUEST_HEADERS = (
     b"Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"
 )
@@ -54,6 +58,24 @@ class RequestGuard:
         self.config = config
         self.extra_hosts = frozenset(h.lower().strip("[]") for h in config.allowed_hosts)
         self.extra_origins = frozenset(o.rstrip("/").lower() for o in config.allowed_origins)
+        self.token = config.auth_token.encode("ascii") if config.auth_token is not None else None
+
+    def authorize(self, headers: dict[str, str]) -> None:
+        """Raise Unauthorized unless the request carries the configured bearer token (if any)."""
+        if self.token is None:
+            return
+        scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized(
+                "Unauthorized: this server needs an Authorization: Bearer <token> header",
+                headers={"WWW-Authenticate": 'Bearer realm="mcp"'},
+            )
+        # Constant time: how much of a guess matched must not show in how long the answer takes.
+        if not hmac.compare_digest(credentials.strip().encode("latin-1"), self.token):
+            raise Unauthorized(
+                "Unauthorized: the bearer token is not valid",
+                headers={"WWW-Authenticate": 'Bearer realm="mcp", error="invalid_token"'},
+            )
 
     def check(self, scope: Scope, headers: dict[str, str]) -> None:
         """Raise MisdirectedHost or Forbidden; return quietly when the request may proceed."""
