@@ -1,7 +1,7 @@
 """The official MCP conformance suite (npm ``@modelcontextprotocol/conformance``), run as it is.
 
 Server scenarios: the suite's TypeScript-SDK client against ``mcp-sse serve`` hosting a server with
-the tool names the suite calls. Client scenarios: the suite's test servers against our
+the tools, resources and prompts the suite calls. Client scenarios: the suite's test servers against our
 ``mcp-sse`` client command. ``./run test`` installs the suite and the Node 22 it needs
 (``tests/conformance/package.json``).
 """
@@ -25,14 +25,33 @@ SUITE = HERE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist"
 SERVER_SCENARIOS = [
     "server-initialize",
     "ping",
+    "completion-complete",
     "tools-list",
     "tools-call-simple-text",
+    "tools-call-image",
+    "tools-call-audio",
+    "tools-call-embedded-resource",
+    "tools-call-mixed-content",
     "tools-call-with-logging",
     "tools-call-with-progress",
     "tools-call-sampling",
     "tools-call-elicitation",
     "tools-call-error",
+    "json-schema-2020-12",
+    "elicitation-sep1034-defaults",
+    "elicitation-sep1330-enums",
     "logging-set-level",
+    "resources-list",
+    "resources-read-text",
+    "resources-read-binary",
+    "resources-templates-read",
+    "resources-subscribe",
+    "resources-unsubscribe",
+    "prompts-list",
+    "prompts-get-simple",
+    "prompts-get-with-args",
+    "prompts-get-embedded-resource",
+    "prompts-get-with-image",
     "server-sse-polling",
     "server-sse-multiple-streams",
     "dns-rebinding-protection",
