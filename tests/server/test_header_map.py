@@ -27,3 +27,8 @@ def test_endless_distinct_values_do_not_grow_the_cache() -> None:
     for i in range(3 * http._CACHE_LIMIT):
         header_map(scope_with((b"mcp-session-id", b"%d" % i)))
     assert len(http._VALUES) <= http._CACHE_LIMIT
+
+
+def test_long_values_are_not_kept() -> None:
+    header_map(scope_with((b"x-long", b"v" * (http._CACHED_LENGTH + 1))))
+    assert b"v" * (http._CACHED_LENGTH + 1) not in http._VALUES

@@ -32,11 +32,12 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 # Header names, and most values (Host, Accept, Content-Type, the protocol version), are the same on
 # every request: decoded once and shared, they are not copied into each held stream's header map
-# (W3, memory per idle stream in docs/benchmarks.md). Bounded: a client sending endless distinct
-# headers only empties the cache.
+# (W3, memory per idle stream in docs/benchmarks.md). Bounded: only short texts are kept, and a
+# client sending endless distinct headers only empties the cache.
 _NAMES: dict[bytes, str] = {}
 _VALUES: dict[bytes, str] = {}
 _CACHE_LIMIT = 1024
+_CACHED_LENGTH = 128
 
 
 def _decoded(raw: bytes, cache: dict[bytes, str], *, lower: bool) -> str:
@@ -45,9 +46,10 @@ def _decoded(raw: bytes, cache: dict[bytes, str], *, lower: bool) -> str:
         text = raw.decode("latin-1")
         if lower:
             text = text.lower()
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[raw] = text
+        if len(raw) <= _CACHED_LENGTH:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = text
     return text
 
 
