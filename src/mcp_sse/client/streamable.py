@@ -23,7 +23,6 @@ import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import ClientMessageMetadata, ServerMessageMetadata, SessionMessage
-from mcp_types import jsonrpc_message_adapter
 
 from mcp_sse.client.core import ERA_CACHE, Backoff, Cursor, RetryRules, should_fall_back_to_sse
 from mcp_sse.client.modern import (
@@ -134,9 +133,7 @@ def error_message(request_id: RequestId, code: int, message: str, data: Any = No
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return SessionMessage(
-        jsonrpc_message_adapter.validate_python({"jsonrpc": "2.0", "id": request_id, "error": error}, by_name=False)
-    )
+    return SessionMessage(to_sdk_message({"jsonrpc": "2.0", "id": request_id, "error": error}))
 
 
 def to_session_message(obj: dict[str, Any], related: RequestId | None = None) -> SessionMessage:
