@@ -149,6 +149,14 @@ def test_the_fast_encoder_writes_what_the_general_one_does() -> None:
         assert streamable_encoder(event) == expected
 
 
+def test_the_priming_event_is_what_the_general_encoder_writes() -> None:
+    from mcp_sse.server.sse_writer import priming_event
+    from mcp_sse.wire.sse import encode_event
+
+    for stream, seq, retry in ((0, 0, 1000), (7, 123456, 5)):
+        assert priming_event(stream, seq, retry) == encode_event("", id=f"{stream}-{seq}", retry=retry)
+
+
 PRIMING = b"id: 1-0\ndata: \n\n"
 
 
@@ -191,6 +199,59 @@ async def test_a_slow_answer_gets_the_priming_event_first_and_the_end_after_it()
             tg.start_soon(answer_later)
     assert conn.bodies()[0] == PRIMING
     assert b'{"id":1}' in conn.bodies()[1] and conn.sent[-1]["more_body"] is False
+
+
+async def test_the_headers_of_a_quick_answer_go_out_with_it_not_before_it() -> None:
+    """Headers written before the answer wake the client twice (W2 in docs/benchmarks.md)."""
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    conn = Recorder()
+    answered = False
+    headers_after_answer: list[bool] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers_after_answer.append(answered)
+        await conn.send(message)
+
+    async def answer_soon() -> None:
+        nonlocal answered
+        await anyio.sleep(0.002)  # within the grace moment, after the writer began waiting
+        answered = True
+        await session.emit(Outbound(b'{"id":1}', Kind.RESPONSE, 1))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                partial(
+                    write_stream,
+                    send,
+                    conn.receive,
+                    session,
+                    stream,
+                    0,
+                    headers=[],
+                    keepalive=10,
+                    encode=streamable_encoder,
+                    preamble=PRIMING,
+                )
+            )
+            tg.start_soon(answer_soon)
+    assert headers_after_answer == [True]
+    assert [m["type"] for m in conn.sent] == ["http.response.start", "http.response.body"]
+
+
+async def test_a_stream_with_nothing_to_send_still_gets_its_headers() -> None:
+    """No priming event (an older protocol version) and no events: the client must not wait for
+    its response headers until the upstream says something."""
+    session = Session("s", SessionKind.STREAMABLE, "2025-03-26", MemoryEventStore())
+    conn = Recorder()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(serve, conn, session, session.streams[0]))
+            await conn.until(lambda: any(m["type"] == "http.response.start" for m in conn.sent))
+            tg.cancel_scope.cancel()
+    assert conn.bodies() == [], "headers alone: there was nothing to say"
 
 
 class StuckClient(Recorder):

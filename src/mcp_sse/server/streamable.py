@@ -28,10 +28,9 @@ from mcp_sse.errors import (
 )
 from mcp_sse.server.http import HeaderList, Message, Receive, Scope, Send, accepts, read_body, send_response
 from mcp_sse.server.intake import open_session, read_messages, require_json
-from mcp_sse.server.sse_writer import event_id, parse_event_id, streamable_encoder, write_stream
+from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
 from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
-from mcp_sse.wire.sse import encode_event
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class Streamable:
                 return
             preamble = b""
             if eras.sends_priming(version):
-                preamble = encode_event("", id=event_id(stream.key, 0), retry=self.config.retry_ms)
+                preamble = priming_event(stream.key, 0, self.config.retry_ms)
             await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
         finally:
             if initializing:
@@ -234,7 +233,7 @@ class Streamable:
             cursor = 0 if not session.standalone_opened else await session.store.last_seq(session.id, STANDALONE)
             session.standalone_opened = True
             if eras.sends_priming(version):
-                preamble = encode_event("", id=event_id(STANDALONE, cursor), retry=self.config.retry_ms)
+                preamble = priming_event(STANDALONE, cursor, self.config.retry_ms)
         try:
             await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
         except ReplayGap as gap:
