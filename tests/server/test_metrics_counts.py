@@ -33,3 +33,11 @@ def test_appends_fill_le_buckets_cumulatively_and_sends_count_by_kind() -> None:
     assert got[("mcp_sse_events_sent_total", (("kind", "live"),))] == 6
     assert got[("mcp_sse_events_sent_total", (("kind", "replayed"),))] == 2
     assert metrics.totals()["mcp_sse_events_appended_total"] == 3
+
+
+def test_open_streams_are_counted_up_and_down() -> None:
+    metrics = Metrics(lambda: 0.0)
+    for _ in range(3):
+        metrics.stream_opened()
+    metrics.stream_closed()
+    assert samples(metrics)[("mcp_sse_streams_open", ())] == 2

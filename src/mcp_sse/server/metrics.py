@@ -23,7 +23,11 @@ class Metrics:
         r = self.registry
         self.sessions = Gauge("mcp_sse_sessions_open", "Sessions open, by transport", ["transport"], registry=r)
         self.sessions_total = Counter("mcp_sse_sessions", "Sessions opened, by transport", ["transport"], registry=r)
-        self.streams = Gauge("mcp_sse_streams_open", "SSE connections writing a stream now", registry=r)
+        # A plain count read at scrape time: a stream opens and closes on every call, and a
+        # prometheus_client Gauge takes a lock on each change.
+        self.streams_open = 0
+        streams = Gauge("mcp_sse_streams_open", "SSE connections writing a stream now", registry=r)
+        streams.set_function(lambda: self.streams_open)
         self.events = EventCounts()
         r.register(self.events)
         self.resumes = Counter("mcp_sse_resumes", "Streams resumed with Last-Event-ID", registry=r)
@@ -79,10 +83,10 @@ class Metrics:
         self.events.replayed += replayed
 
     def stream_opened(self) -> None:
-        self.streams.inc()
+        self.streams_open += 1
 
     def stream_closed(self) -> None:
-        self.streams.dec()
+        self.streams_open -= 1
 
     def stream_taken_over(self) -> None:
         self.takeovers.inc()
