@@ -18,7 +18,7 @@ from pathlib import Path
 
 FULL = {
     "push": ["--notifications", "10000", "--repeats", "5"],
-    "rpc": ["--seconds", "5", "--sessions", "1,16", "--repeats", "3"],
+    "rpc": ["--seconds", "5", "--sessions", "1,16", "--repeats", "5"],
     "idle": ["--streams", "1000,5000,10000", "--echoes", "300"],
     "resume": ["--events", "5000", "--repeats", "3"],
     "client_receive": ["--notifications", "5000", "--repeats", "5"],
