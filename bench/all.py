@@ -1,5 +1,6 @@
-"""Every workload against every target in one run: W1 push, W2 rpc, W3 idle, W4 resume, and the
-client receive cost; each prints its table, and ``--json`` gathers every result in one file.
+"""Every workload against every target in one run: W1 push, W2 rpc (over HTTP and in process), W3
+idle, W4 resume, and the client receive cost; each prints its table, and ``--json`` gathers every
+result in one file.
 
     .venv/bin/python -m bench.all [--quick] [--json out.json]     # or: mcp-sse bench
 
@@ -19,6 +20,7 @@ from pathlib import Path
 FULL = {
     "push": ["--notifications", "10000", "--repeats", "5"],
     "rpc": ["--seconds", "5", "--sessions", "1,16", "--repeats", "5"],
+    "rpc_inprocess": ["--calls", "300", "--sessions", "16", "--repeats", "3"],
     "idle": ["--streams", "1000,5000,10000", "--echoes", "300"],
     "resume": ["--events", "5000", "--repeats", "3"],
     "client_receive": ["--notifications", "5000", "--repeats", "5"],
@@ -27,6 +29,7 @@ FULL = {
 QUICK = {
     "push": ["--notifications", "200", "--repeats", "1"],
     "rpc": ["--seconds", "0.5", "--sessions", "1,4", "--repeats", "1"],
+    "rpc_inprocess": ["--calls", "5", "--sessions", "4", "--repeats", "1"],
     "idle": ["--streams", "20", "--echoes", "20"],
     "resume": ["--events", "200", "--repeats", "1", "--settle", "0.3"],
     "client_receive": ["--notifications", "200", "--repeats", "1"],

@@ -42,6 +42,12 @@ def test_rpc_bench_runs_every_target(tmp_path: Path) -> None:
         assert results[target]["2"]["calls_per_s"]["median"] > 0
 
 
+def test_rpc_inprocess_bench_runs_every_target(tmp_path: Path) -> None:
+    results = run_bench("rpc_inprocess", ["--calls", "5", "--sessions", "2", "--repeats", "1"], tmp_path)
+    for target in ("sdk", "mcp-sse", "mcp-sse-raw"):
+        assert results[target]["cpu_us_per_call"]["median"] > 0
+
+
 def test_idle_bench_runs_every_target(tmp_path: Path) -> None:
     results = run_bench("idle", ["--streams", "5", "--echoes", "5"], tmp_path)
     for target in ("sdk", "mcp-sse", "mcp-sse-raw", "bare"):
