@@ -23,20 +23,13 @@ from typing import Any
 
 import orjson
 
+from bench.push import HEADERS as LEAN_HEADERS
+from bench.push import INIT
 from bench.report import save_json
 
 TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw")
-HEADERS = [
-    (b"host", b"127.0.0.1:8000"),
-    (b"accept", b"application/json, text/event-stream"),
-    (b"content-type", b"application/json"),
-]
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-}
+# The lean client's headers, as ASGI pairs, with the Host every request carries.
+HEADERS = [(b"host", b"127.0.0.1:8000")] + [(name.encode(), value.encode()) for name, value in LEAN_HEADERS.items()]
 
 
 async def post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[dict[bytes, bytes], bytes]:

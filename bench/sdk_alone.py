@@ -23,16 +23,10 @@ from mcp.server.runner import serve_loop
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCResponse, jsonrpc_message_adapter
 
+from bench.push import INIT
 from bench.report import save_json
 from bench.targets import sdk_server
 from mcp_sse.upstream.sdk import as_lowlevel
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
-}
 
 
 def message(obj: dict[str, Any]) -> SessionMessage:

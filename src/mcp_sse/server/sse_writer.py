@@ -176,7 +176,7 @@ class _Pump:
 
     The response's headers go out with its first body, not before it: a quick answer then reaches
     the client in back-to-back writes that wake it once, not twice (W2 in docs/benchmarks.md:
-    about a fifth less kernel time per call). A stream with nothing to send yet still gets its
+    about a third less kernel time per call). A stream with nothing to send yet still gets its
     headers once the answer's grace moment is over, so a client waiting for them never waits on
     the upstream.
     """
