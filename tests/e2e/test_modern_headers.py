@@ -4,10 +4,13 @@ checked on the wire at our endpoint: the HTTP status and the JSON-RPC error code
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx2
+import orjson
 import pytest
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.server import require_client_extension
@@ -212,5 +215,56 @@ def test_header_rule(
     assert answer["error"]["message"], "every rejection says what was wrong"
     assert "mcp-session-id" not in response.headers, "the stateless era never creates a session"
     if code == -32022:
-        assert V in answer["error"]["data"]["supported"]
+        # What the client may retry with: the versions server/discover names, nothing else.
+        assert answer["error"]["data"]["supported"] == discovered_versions(url)
         assert answer["error"]["data"]["requested"] == "2099-01-01"
+
+
+def discovered_versions(url: str) -> list[str]:
+    sent = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": V, "Mcp-Method": "server/discover"}
+    answer = httpx2.post(url, json=body("server/discover"), headers=sent).json()
+    versions: list[str] = answer["result"]["supportedVersions"]
+    return versions
+
+
+def raw_post(url: str, payload: dict[str, Any], header_lines: list[str]) -> tuple[int, dict[str, Any]]:
+    """A POST written by hand: httpx2 refuses header values with edge whitespace, other clients send them."""
+    parts = urlsplit(url)
+    data = orjson.dumps(payload)
+    head = [
+        f"POST {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Accept: application/json, text/event-stream",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        "Connection: close",
+        *header_lines,
+    ]
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall("\r\n".join(head).encode() + b"\r\n\r\n" + data)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    status_line, _, rest = raw.partition(b"\r\n")
+    answer = orjson.loads(rest.partition(b"\r\n\r\n")[2])
+    return int(status_line.split()[1]), answer
+
+
+def test_whitespace_around_a_header_value_is_not_part_of_it(url: str) -> None:
+    """RFC 9110 section 5.5: a field value excludes the optional whitespace around it, so a client
+    that pads ``Mcp-Name`` or ``Mcp-Method`` is not answered with a header mismatch."""
+    headers = [
+        f"MCP-Protocol-Version: {V} ",
+        "Mcp-Method:  tools/call\t",
+        "Mcp-Name:   weather  ",
+        "Mcp-Param-Region: eu ",
+    ]
+    status, answer = raw_post(url, call("weather", {"region": "eu"}), headers)
+    assert (status, answer.get("result", {}).get("content", [{}])[0].get("text")) == (200, "eu for 1 days"), answer
+    # Whitespace inside the value is still part of it.
+    status, answer = raw_post(
+        url,
+        call("weather", {"region": "eu"}),
+        [f"MCP-Protocol-Version: {V}", "Mcp-Method: tools/call", "Mcp-Name: wea ther"],
+    )
+    assert (status, answer["error"]["code"]) == (400, -32020), answer

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
 LAST_EVENT_ID_HEADER = "last-event-id"
+METHOD_HEADER = "mcp-method"
 
 
 @dataclass(slots=True)
@@ -76,6 +77,7 @@ class Streamable:
         if body is None:
             body = await read_body(receive, headers, self.config.max_body_bytes)
         delivered = False
+        scope = _without_edge_whitespace(scope)
 
         async def replay() -> Message:
             nonlocal delivered
@@ -307,10 +309,30 @@ class Streamable:
 
 
 def _names_modern_era(headers: dict[str, str]) -> bool:
-    """A stateless-era POST: it names a 2026-07-28 version and belongs to no session.
+    """A stateless-era POST: it belongs to no session and names a 2026-07-28 version, or names a
+    version nobody serves while carrying the era's ``Mcp-Method`` header (a modern client probing
+    with a newer version), so its -32022 lists what ``server/discover`` lists.
 
     A request that carries ``Mcp-Session-Id`` is session-era traffic whatever its header says, and
     gets the session era's answer to a bad version (400/-32022), not the stateless path's.
     """
     version = headers.get(VERSION_HEADER)
-    return version is not None and eras.is_modern(version.strip()) and SESSION_HEADER not in headers
+    if version is None or SESSION_HEADER in headers:
+        return False
+    version = version.strip()
+    if eras.is_modern(version):
+        return True
+    method = headers.get(METHOD_HEADER)
+    return method is not None and method.strip() != "initialize" and not eras.is_supported(version)
+
+
+_OWS = b" \t"
+
+
+def _without_edge_whitespace(scope: Scope) -> Scope:
+    """The scope with each header value's surrounding whitespace removed (RFC 9110 section 5.5: it
+    is not part of the value), which the stateless path compares against the body byte for byte."""
+    headers = scope["headers"]
+    if not any(value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t") for _, value in headers):
+        return scope
+    return dict(scope, headers=[(name, value.strip(_OWS)) for name, value in headers])
