@@ -8,13 +8,14 @@ import base64
 import io
 import json
 import wave
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
-from pydantic import BaseModel
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, Field
 
 # A 1x1 red pixel.
 PNG = base64.b64decode(
@@ -135,6 +136,25 @@ def build() -> MCPServer:
             RED_PIXEL,
             types.EmbeddedResource(resource=resource),
         ]
+
+    @server.tool()
+    async def test_header_param(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})] = "",
+    ) -> str:
+        """An argument the client mirrors into ``Mcp-Param-Region`` (SEP-2243)."""
+        return f"region {region!r}"
+
+    @server.tool()
+    async def test_missing_capability(ctx: Context) -> str:
+        """Needs the client's sampling: refused with -32021 when the request did not declare it."""
+        capabilities = ctx.request_context.session.client_capabilities
+        if capabilities is None or capabilities.sampling is None:
+            raise MCPError(
+                code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                message="this tool needs the client's sampling capability",
+                data={"requiredCapabilities": {"sampling": {}}},
+            )
+        return "sampling declared"
 
     @server.tool()
     async def test_tool_with_logging(ctx: Context | None = None) -> str:

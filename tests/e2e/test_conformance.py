@@ -2,8 +2,11 @@
 
 Server scenarios: the suite's TypeScript-SDK client against ``mcp-sse serve`` hosting a server with
 the tools, resources and prompts the suite calls. Client scenarios: the suite's test servers against our
-``mcp-sse`` client command. ``./run test`` installs the suite and the Node 22 it needs
-(``tests/conformance/package.json``).
+``mcp-sse`` client command, and against ``session_client.py``, our ``connect()`` under the SDK's
+``ClientSession`` and ``mcp.Client`` as an application uses it, with the SDK's OAuth providers for the
+``auth/*`` scenarios. Two releases run: 0.1.16, and the 0.2.0 pre-release (``conformance-next``) for
+the 2026-07-28 scenarios (stateless requests, header rules, per-request ``_meta``, issuer checks).
+``./run test`` installs both and the Node 22 they need (``tests/conformance/package.json``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,8 @@ from tests.servers import ROOT, mcp_sse
 HERE = ROOT / "tests" / "conformance"
 NODE = HERE / "node_modules" / ".bin" / "node"
 SUITE = HERE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+NEXT = HERE / "node_modules" / "conformance-next" / "dist" / "index.js"
+SESSION_CLIENT = f"{sys.executable} {HERE / 'session_client.py'}"
 
 SERVER_SCENARIOS = [
     "server-initialize",
@@ -58,12 +64,72 @@ SERVER_SCENARIOS = [
 ]
 CLIENT_SCENARIOS = ["initialize", "tools_call", "sse-retry"]
 
+# The pre-release's scenarios for what 0.1.16 does not check: the stateless era and session lifecycle.
+NEXT_SERVER_SCENARIOS = [
+    "server-session-lifecycle",
+    "server-stateless",
+    "http-header-validation",
+    "http-custom-header-server-validation",
+    "caching",
+    "sep-2164-resource-not-found",
+]
+# SHOULDs about the hosted SDK server's own content, not the transport: it names itself only in
+# server/discover, and the conformance server changes no list while a listen stream is open.
+SERVER_CONTENT_WARNINGS = {
+    "sep-2575-server-identifies-in-result-meta",
+    "sep-2575-server-sends-prompts-list-changed-on-subscription",
+    "sep-2575-server-sends-tools-list-changed-on-subscription",
+}
+WARNING_LINE = re.compile(r"\[([\w-]+)\s*\]\W*(?:\[\d+m)?WARNING")
+AUTH_SCENARIOS = [
+    "auth/metadata-default",
+    "auth/metadata-var1",
+    "auth/metadata-var2",
+    "auth/metadata-var3",
+    "auth/basic-cimd",
+    "auth/scope-from-www-authenticate",
+    "auth/scope-from-scopes-supported",
+    "auth/scope-omitted-when-undefined",
+    "auth/scope-step-up",
+    "auth/scope-retry-limit",
+    "auth/token-endpoint-auth-basic",
+    "auth/token-endpoint-auth-post",
+    "auth/token-endpoint-auth-none",
+    "auth/pre-registration",
+    "auth/2025-03-26-oauth-metadata-backcompat",
+    "auth/2025-03-26-oauth-endpoint-fallback",
+    "auth/resource-mismatch",
+    "auth/offline-access-scope",
+    "auth/offline-access-not-supported",
+    "auth/authorization-server-migration",
+    "auth/iss-supported",
+    "auth/iss-not-advertised",
+    "auth/iss-supported-missing",
+    "auth/iss-wrong-issuer",
+    "auth/iss-unexpected",
+    "auth/iss-normalized",
+    "auth/metadata-issuer-mismatch",
+    "auth/client-credentials-jwt",
+    "auth/client-credentials-basic",
+]
+SESSION_CLIENT_SCENARIOS = [
+    "initialize",
+    "tools_call",
+    "sse-retry",
+    "elicitation-sep1034-client-defaults",
+    "request-metadata",
+    "http-standard-headers",
+    "http-custom-headers",
+    "http-invalid-tool-headers",
+    *AUTH_SCENARIOS,
+]
 
-def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
-    assert NODE.exists() and SUITE.exists(), "the conformance suite is not installed: run ./run test"
+
+def run_suite(*args: str, suite: Path = SUITE) -> subprocess.CompletedProcess[str]:
+    assert NODE.exists() and suite.exists(), "the conformance suite is not installed: run ./run test"
     env = {**os.environ, "MCP_SSE_PYTHON": sys.executable, "NO_COLOR": "1"}
     return subprocess.run(
-        [str(NODE), str(SUITE), *args], capture_output=True, text=True, timeout=120, cwd=HERE, env=env
+        [str(NODE), str(suite), *args], capture_output=True, text=True, timeout=120, cwd=HERE, env=env
     )
 
 
@@ -92,3 +158,19 @@ def test_client_scenario(scenario: str) -> None:
     done = run_suite("client", "--command", str(HERE / "client.sh"), "--scenario", scenario)
     passed, total, failed = verdict(done)
     assert failed == 0 and passed == total, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("scenario", NEXT_SERVER_SCENARIOS)
+def test_next_server_scenario(conformance_url: str, scenario: str) -> None:
+    done = run_suite("server", "--url", conformance_url, "--scenario", scenario, suite=NEXT)
+    passed, total, failed = verdict(done)
+    assert failed == 0 and passed == total, done.stdout + done.stderr
+    warned = set(WARNING_LINE.findall(done.stdout + done.stderr))
+    assert warned <= SERVER_CONTENT_WARNINGS, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("scenario", SESSION_CLIENT_SCENARIOS)
+def test_session_client_scenario(scenario: str) -> None:
+    done = run_suite("client", "--command", SESSION_CLIENT, "--scenario", scenario, suite=NEXT)
+    passed, total, failed = verdict(done)
+    assert done.returncode == 0 and failed == 0 and passed == total, done.stdout + done.stderr

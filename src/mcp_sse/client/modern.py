@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import orjson
 
-from mcp_sse.wire import eras
+from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.jsonrpc import RequestId
 
 META_PREFIX = "io.modelcontextprotocol/"
@@ -49,14 +49,22 @@ def is_modern_request(obj: Mapping[str, Any]) -> bool:
 
 
 def names_stateless_era(body: bytes) -> bool:
-    """An HTTP error body from a server of the stateless era (SPEC item 90): a JSON-RPC error whose
+    """An HTTP error body from a server of the stateless era (SPEC item 90), answering a handshake:
+    a JSON-RPC error only that era defines (header mismatch, missing client capability), a
+    ``method not found`` for ``initialize`` itself, or an unsupported version whose
     ``data.supported`` names a 2026-07-28 version. Anything else lets the legacy fallback go on."""
     try:
         error = orjson.loads(body).get("error")
-        supported = error.get("data", {}).get("supported")
+        code = error.get("code")
+        supported = (error.get("data") or {}).get("supported")
     except (orjson.JSONDecodeError, AttributeError):
         return False
+    if type(code) is int and code in _STATELESS_ERA_CODES:
+        return True
     return isinstance(supported, list) and any(version in eras.MODERN_VERSIONS for version in supported)
+
+
+_STATELESS_ERA_CODES = frozenset({jsonrpc.HEADER_MISMATCH, jsonrpc.MISSING_CLIENT_CAPABILITY, jsonrpc.METHOD_NOT_FOUND})
 
 
 def modern_headers(metadata: Any, method: str) -> dict[str, str]:
