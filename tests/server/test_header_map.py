@@ -32,3 +32,9 @@ def test_endless_distinct_values_do_not_grow_the_cache() -> None:
 def test_long_values_are_not_kept() -> None:
     header_map(scope_with((b"x-long", b"v" * (http._CACHED_LENGTH + 1))))
     assert b"v" * (http._CACHED_LENGTH + 1) not in http._VALUES
+
+
+def test_values_lose_the_whitespace_around_them_not_inside() -> None:
+    """RFC 9110 section 5.5: optional whitespace around a field value is not part of it."""
+    headers = header_map(scope_with((b"mcp-protocol-version", b" 2025-11-25\t"), (b"mcp-name", b"  a b  ")))
+    assert headers == {"mcp-protocol-version": "2025-11-25", "mcp-name": "a b"}

@@ -22,7 +22,8 @@ SSE_CONTENT_TYPE = b"text/event-stream"
 
 
 def header_map(scope: Scope) -> dict[str, str]:
-    """Request headers by lower-case name; repeated headers are joined with ", " (RFC 9110)."""
+    """Request headers by lower-case name, each value without the whitespace around it (not part
+    of it, RFC 9110 section 5.5); repeated headers are joined with ", " (RFC 9110)."""
     result: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name = _decoded(raw_name, _NAMES, lower=True)
@@ -45,8 +46,7 @@ def _decoded(raw: bytes, cache: dict[bytes, str], *, lower: bool) -> str:
     text = cache.get(raw)
     if text is None:
         text = raw.decode("latin-1")
-        if lower:
-            text = text.lower()
+        text = text.lower() if lower else text.strip(" \t")
         if len(raw) <= _CACHED_LENGTH:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()

@@ -297,7 +297,6 @@ class Streamable:
         version = headers.get(VERSION_HEADER)
         if version is None:
             return None
-        version = version.strip()
         if not eras.is_supported(version):
             supported = list(eras.SUPPORTED_VERSIONS) + (list(eras.MODERN_VERSIONS) if self.modern else [])
             raise UnsupportedProtocolVersion(
@@ -319,20 +318,20 @@ def _names_modern_era(headers: dict[str, str]) -> bool:
     version = headers.get(VERSION_HEADER)
     if version is None or SESSION_HEADER in headers:
         return False
-    version = version.strip()
     if eras.is_modern(version):
         return True
     method = headers.get(METHOD_HEADER)
-    return method is not None and method.strip() != "initialize" and not eras.is_supported(version)
+    return method is not None and method != "initialize" and not eras.is_supported(version)
 
 
 _OWS = b" \t"
 
 
 def _without_edge_whitespace(scope: Scope) -> Scope:
-    """The scope with each header value's surrounding whitespace removed (RFC 9110 section 5.5: it
-    is not part of the value), which the stateless path compares against the body byte for byte."""
+    """The scope with each header value's surrounding whitespace removed, as ``header_map`` reads
+    them (RFC 9110 section 5.5), for the upstream's stateless path, which reads the raw scope and
+    compares the values against the body byte for byte."""
     headers = scope["headers"]
-    if not any(value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t") for _, value in headers):
+    if all(value == value.strip(_OWS) for _, value in headers):
         return scope
     return dict(scope, headers=[(name, value.strip(_OWS)) for name, value in headers])
