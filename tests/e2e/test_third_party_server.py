@@ -38,24 +38,8 @@ async def test_everything_server_behind_the_gateway(gateway: str, transport: str
     client = (
         streamable_http_client(gateway) if transport == "streamable" else sse_client(gateway.replace("/mcp", "/sse"))
     )
-    progress: list[float] = []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
-
     async with client as (read, write), ClientSession(read, write) as session:
-        init = await session.initialize()
-        assert init.server_info.name == "mcp-servers/everything"
-        tools = {t.name for t in (await session.list_tools()).tools}
-        assert {"echo", "trigger-long-running-operation"} <= tools
-        echoed = await session.call_tool("echo", {"message": "through the gateway"})
-        assert echoed.content[0].text == "Echo: through the gateway"  # type: ignore[union-attr]
-        with anyio.fail_after(30):
-            done = await session.call_tool(
-                "trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
-            )
-        assert "completed" in done.content[0].text  # type: ignore[union-attr]
-        assert progress == [1.0, 2.0, 3.0, 4.0]
+        assert await exercise(session, "through the gateway") == [1.0, 2.0, 3.0, 4.0]
         assert len((await session.list_resources()).resources) > 0
         assert "simple-prompt" in {p.name for p in (await session.list_prompts()).prompts}
 
@@ -87,7 +71,8 @@ def everything_over_http(mode: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-async def exercise(session: ClientSession) -> list[float]:
+async def exercise(session: ClientSession, message: str) -> list[float]:
+    """Initialize, echo ``message``, run a long operation; the progress values it reported."""
     progress: list[float] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
@@ -95,13 +80,16 @@ async def exercise(session: ClientSession) -> list[float]:
 
     init = await session.initialize()
     assert init.server_info.name == "mcp-servers/everything"
-    echoed = await session.call_tool("echo", {"message": "over HTTP"})
-    assert echoed.content[0].text == "Echo: over HTTP"  # type: ignore[union-attr]
+    tools = {t.name for t in (await session.list_tools()).tools}
+    assert {"echo", "trigger-long-running-operation"} <= tools
+    echoed = await session.call_tool("echo", {"message": message})
+    assert echoed.content[0].text == f"Echo: {message}"  # type: ignore[union-attr]
     with anyio.fail_after(30):
         done = await session.call_tool(
             "trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
         )
     assert not done.is_error
+    assert "completed" in done.content[0].text  # type: ignore[union-attr]
     return progress
 
 
@@ -110,7 +98,7 @@ async def test_our_client_finds_the_everything_servers_http_era(mode: str) -> No
     """One URL, no hint: connect() detects the era (Streamable HTTP, or its fallback to HTTP+SSE)."""
     with everything_over_http(mode) as url:
         async with connect(url) as (read, write), ClientSession(read, write) as session:
-            assert await exercise(session) == [1.0, 2.0, 3.0, 4.0]
+            assert await exercise(session, "over HTTP") == [1.0, 2.0, 3.0, 4.0]
 
 
 @pytest.mark.parametrize("mode", ["streamableHttp", "sse"])
@@ -121,4 +109,4 @@ async def test_the_proxy_fronts_the_everything_servers_http(mode: str, transport
     with everything_over_http(mode) as upstream, mcp_sse("proxy", upstream, "--port", "0") as url:
         client = streamable_http_client(url) if transport == "streamable" else sse_client(url.replace("/mcp", "/sse"))
         async with client as (read, write), ClientSession(read, write) as session:
-            assert await exercise(session) == [1.0, 2.0, 3.0, 4.0]
+            assert await exercise(session, "over HTTP") == [1.0, 2.0, 3.0, 4.0]
