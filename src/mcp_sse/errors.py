@@ -1,6 +1,7 @@
-"""Transport errors as types, each knowing its HTTP status and JSON-RPC code.
+"""Rejections as types, each knowing its HTTP status and JSON-RPC code.
 
-Every rejection the server makes is one of these, so the edge can turn any of them into
+Every rejection the server makes is a ``Rejection`` subclass (not to be confused with the HTTP
+client's ``TransportError``, a failure of the connection), so the edge can turn any of them into
 "the right status plus a JSON-RPC error body that says what was wrong" in one place.
 This module must never do I/O.
 """
@@ -14,8 +15,8 @@ from mcp_sse.wire import jsonrpc
 RequestId = str | int
 
 
-class TransportError(Exception):
-    """A request the transport refuses; carries what the client needs to see."""
+class Rejection(Exception):
+    """A request the server refuses with an HTTP error status; carries what the client needs to see."""
 
     status: ClassVar[int] = 400
     code: ClassVar[int] = jsonrpc.INVALID_REQUEST
@@ -39,62 +40,62 @@ class TransportError(Exception):
         return jsonrpc.error_body(self.code, self.message, self.request_id, self.data)
 
 
-class ParseError(TransportError):
+class ParseError(Rejection):
     code = jsonrpc.PARSE_ERROR
 
 
-class InvalidRequest(TransportError):
+class InvalidRequest(Rejection):
     """Not a JSON-RPC message, a bad batch, a bad header value."""
 
 
-class MissingSession(TransportError):
+class MissingSession(Rejection):
     """A non-initialize request without ``Mcp-Session-Id`` (SPEC item 51)."""
 
 
-class SessionNotFound(TransportError):
+class SessionNotFound(Rejection):
     """Unknown or ended session: 404 tells the client to initialize again (SPEC items 52-53)."""
 
     status = 404
 
 
-class UnsupportedProtocolVersion(TransportError):
+class UnsupportedProtocolVersion(Rejection):
     """``MCP-Protocol-Version`` names a version we do not serve; ``data`` lists the ones we do."""
 
     code = jsonrpc.UNSUPPORTED_PROTOCOL_VERSION
 
 
-class Unauthorized(TransportError):
+class Unauthorized(Rejection):
     """No valid ``Authorization: Bearer`` credential; ``WWW-Authenticate`` says which (RFC 6750)."""
 
     status = 401
 
 
-class Forbidden(TransportError):
+class Forbidden(Rejection):
     """An ``Origin`` that is present and not allowed (SPEC items 27, 57-58)."""
 
     status = 403
 
 
-class MisdirectedHost(TransportError):
+class MisdirectedHost(Rejection):
     """A ``Host`` that this server does not answer for (DNS rebinding, SPEC item 60)."""
 
     status = 421
 
 
-class NotFound(TransportError):
+class NotFound(Rejection):
     status = 404
     code = jsonrpc.METHOD_NOT_FOUND
 
 
-class MethodNotAllowed(TransportError):
+class MethodNotAllowed(Rejection):
     status = 405
 
 
-class NotAcceptable(TransportError):
+class NotAcceptable(Rejection):
     status = 406
 
 
-class ReplayUnavailable(TransportError):
+class ReplayUnavailable(Rejection):
     """``Last-Event-ID`` points before what the event log still holds: events were evicted.
 
     410 Gone, not silence: the client learns it lost events instead of resuming with a gap.
@@ -103,20 +104,20 @@ class ReplayUnavailable(TransportError):
     status = 410
 
 
-class PayloadTooLarge(TransportError):
+class PayloadTooLarge(Rejection):
     status = 413
 
 
-class UnsupportedMediaType(TransportError):
+class UnsupportedMediaType(Rejection):
     status = 415
 
 
-class TooManySessions(TransportError):
+class TooManySessions(Rejection):
     status = 503
     code = jsonrpc.INTERNAL_ERROR
 
 
-class ServerNotReady(TransportError):
+class ServerNotReady(Rejection):
     """The app got a request before its lifespan started (it was mounted without one)."""
 
     status = 503

@@ -13,7 +13,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from mcp_sse import ServerConfig, create_app
-from mcp_sse.upstream.http import HTTPUpstream
+from mcp_sse.upstream.remote import HTTPUpstream
 from tests.e2e.test_server_requests import text
 from tests.proxy import TCPProxy
 from tests.rawclient import call, initialize, iter_events, session_headers

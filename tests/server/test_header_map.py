@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_sse.server import http
-from mcp_sse.server.http import header_map
+from mcp_sse.server import asgi
+from mcp_sse.server.asgi import header_map
 
 
 def scope_with(*headers: tuple[bytes, bytes]) -> dict[str, object]:
@@ -24,14 +24,14 @@ def test_the_same_header_on_two_requests_is_one_string_not_two() -> None:
 
 
 def test_endless_distinct_values_do_not_grow_the_cache() -> None:
-    for i in range(3 * http._CACHE_LIMIT):
+    for i in range(3 * asgi._CACHE_LIMIT):
         header_map(scope_with((b"mcp-session-id", b"%d" % i)))
-    assert len(http._VALUES) <= http._CACHE_LIMIT
+    assert len(asgi._VALUES) <= asgi._CACHE_LIMIT
 
 
 def test_long_values_are_not_kept() -> None:
-    header_map(scope_with((b"x-long", b"v" * (http._CACHED_LENGTH + 1))))
-    assert b"v" * (http._CACHED_LENGTH + 1) not in http._VALUES
+    header_map(scope_with((b"x-long", b"v" * (asgi._CACHED_LENGTH + 1))))
+    assert b"v" * (asgi._CACHED_LENGTH + 1) not in asgi._VALUES
 
 
 def test_values_lose_the_whitespace_around_them_not_inside() -> None:

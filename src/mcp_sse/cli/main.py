@@ -290,7 +290,7 @@ def proxy_command(
     """Front the HTTP MCP server at URL: resumable streams, both transports, Host/Origin checks."""
     from mcp_sse.cli.client_commands import parse_headers
     from mcp_sse.client.connect import Transport
-    from mcp_sse.upstream.http import HTTPUpstream
+    from mcp_sse.upstream.remote import HTTPUpstream
 
     upstream = HTTPUpstream(url, headers=parse_headers(header, bearer), transport=cast(Transport, transport))
     _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", **config)

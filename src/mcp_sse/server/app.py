@@ -18,11 +18,11 @@ from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import EventStore, MemoryEventStore
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import SQLiteEventStore
-from mcp_sse.errors import MethodNotAllowed, NotFound, ServerNotReady, TransportError
+from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
+from mcp_sse.server.asgi import ASGIMessage, ClientGone, HeaderList, Receive, Scope, Send, header_map, send_error
+from mcp_sse.server.asgi import send_response as send_plain
 from mcp_sse.server.dashboard import Dashboard
-from mcp_sse.server.http import ClientGone, HeaderList, Message, Receive, Scope, Send, header_map, send_error
-from mcp_sse.server.http import send_response as send_plain
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_sse.server.metrics import Metrics
@@ -123,7 +123,7 @@ class McpApp:
             self.guard.check(scope, headers)
             extra = self.guard.cors_headers(headers)
             await self._route(scope, receive, tracking_send, headers, extra)
-        except TransportError as error:
+        except Rejection as error:
             if tracking_send.started:
                 raise
             reason = type(error).__name__
@@ -231,7 +231,7 @@ class _TrackingSend:
         self.send = send
         self.started = False
 
-    def __call__(self, message: Message) -> Awaitable[None]:
+    def __call__(self, message: ASGIMessage) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             self.started = True
         return self.send(message)

@@ -21,7 +21,7 @@ import orjson
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.registry import SessionRegistry
-from mcp_sse.server.http import HeaderList, Receive, Scope, Send, send_response
+from mcp_sse.server.asgi import HeaderList, Receive, Scope, Send, send_response
 from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.sse_writer import SSE_HEADERS
 from mcp_sse.wire.sse import encode_event, encode_retry

@@ -7,7 +7,7 @@ from mcp_sse.config import ServerConfig
 from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
 from mcp_sse.core.session import Session, SessionKind
 from mcp_sse.errors import InvalidRequest, ParseError, TooManySessions, UnsupportedMediaType
-from mcp_sse.server.http import Receive, read_body
+from mcp_sse.server.asgi import Receive, read_body
 from mcp_sse.wire import jsonrpc
 
 

@@ -18,7 +18,7 @@ from mcp_sse.errors import (
     MissingSession,
     SessionNotFound,
 )
-from mcp_sse.server.http import HeaderList, Receive, Scope, Send, send_response
+from mcp_sse.server.asgi import HeaderList, Receive, Scope, Send, send_response
 from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import legacy_encoder, write_stream
 from mcp_sse.wire import eras

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.errors import Forbidden, MisdirectedHost, Unauthorized
-from mcp_sse.server.http import HeaderList, Scope
+from mcp_sse.server.asgi import HeaderList, Scope
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 

@@ -18,7 +18,7 @@ import anyio
 
 from mcp_sse.core.events import Event, ReplayGap
 from mcp_sse.core.session import READ_BATCH, Session, Stream
-from mcp_sse.server.http import HeaderList, Message, Receive, Send
+from mcp_sse.server.asgi import ASGIMessage, HeaderList, Receive, Send
 from mcp_sse.wire.sse import encode_comment, encode_json_event
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ async def write_stream(
     """
     complete = stream.complete  # before the read: then what it returns is all there will be
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
-    start: Message = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers}
+    start: ASGIMessage = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers}
     observer = session.observer
     pump = _Pump(send, receive, session, stream, start, keepalive, encode, drop_every, replay_until)
     # The handle a newer connection (or a server-side close) uses to end this one; no task group:
@@ -187,14 +187,14 @@ class _Pump:
         receive: Receive,
         session: Session,
         stream: Stream,
-        start: Message,
+        start: ASGIMessage,
         keepalive: float,
         encode: EventEncoder,
         drop_every: int | None,
         replay_until: int,
     ) -> None:
         self.send = send
-        self.start: Message | None = start  # until the first write
+        self.start: ASGIMessage | None = start  # until the first write
         self.receive = receive
         self.session = session
         self.stream = stream
@@ -204,7 +204,7 @@ class _Pump:
         self.replay_until = replay_until
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
-        self.watcher: asyncio.Future[Message] | None = None
+        self.watcher: asyncio.Future[ASGIMessage] | None = None
         self.finished = False  # the response's end has been sent
         self.client_gone = False
         self.held = b""  # the priming event, while it waits a moment for the answer to join it
@@ -310,7 +310,7 @@ class _Pump:
         self.watcher = asyncio.ensure_future(self.receive(), loop=self.loop)
         self.watcher.add_done_callback(self._received)
 
-    def _received(self, task: asyncio.Future[Message]) -> None:
+    def _received(self, task: asyncio.Future[ASGIMessage]) -> None:
         if task.cancelled():
             return
         error = task.exception()

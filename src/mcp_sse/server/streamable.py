@@ -26,7 +26,7 @@ from mcp_sse.errors import (
     SessionNotFound,
     UnsupportedProtocolVersion,
 )
-from mcp_sse.server.http import HeaderList, Message, Receive, Scope, Send, accepts, read_body, send_response
+from mcp_sse.server.asgi import ASGIMessage, HeaderList, Receive, Scope, Send, accepts, read_body, send_response
 from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
 from mcp_sse.upstream.base import ModernUpstream
@@ -79,7 +79,7 @@ class Streamable:
         delivered = False
         scope = _without_edge_whitespace(scope)
 
-        async def replay() -> Message:
+        async def replay() -> ASGIMessage:
             nonlocal delivered
             if not delivered:
                 delivered = True

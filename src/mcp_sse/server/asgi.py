@@ -1,6 +1,9 @@
-"""Plain ASGI helpers: read headers and bodies, send small responses and JSON-RPC errors.
+"""The ASGI vocabulary of the server edge and its helpers: read headers and bodies, send small
+responses and JSON-RPC errors.
 
 Raw ASGI instead of a framework keeps the hot path to one header pass and one body read.
+``ASGIMessage`` is an ASGI event dict (``http.request``, ``http.response.start``...), never a
+JSON-RPC message (that is ``wire.jsonrpc.Message``).
 """
 
 from __future__ import annotations
@@ -9,12 +12,12 @@ import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mcp_sse.errors import PayloadTooLarge, TransportError
+from mcp_sse.errors import PayloadTooLarge, Rejection
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
 HeaderList = list[tuple[bytes, bytes]]
 
 JSON_CONTENT_TYPE = b"application/json"
@@ -105,7 +108,7 @@ async def send_response(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: TransportError, headers: HeaderList | None = None) -> None:
+async def send_error(send: Send, error: Rejection, headers: HeaderList | None = None) -> None:
     """The error's HTTP status with its JSON-RPC error body."""
     out: HeaderList = list(headers or [])
     out.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers.items())
