@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx2
+import orjson
 import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
@@ -156,3 +158,58 @@ async def test_a_session_slow_to_read_is_not_taken_for_a_silent_server(fast_retr
                 steps.append(message.params["progress"])  # type: ignore[union-attr]
     assert steps == [float(i) for i in range(1, 201)]
     assert stats.reconnects == 0 and stats.resumes == 0
+
+
+class StallsOnReinitialize:
+    """A raw ASGI server (no SDK: it must misbehave on purpose). The first session works; then every
+    request is 404 (the session was lost), and the re-initialize that follows gets its response
+    headers and then nothing, ever: the stall that once held the client's recovery lock forever."""
+
+    def __init__(self) -> None:
+        self.initializes = 0
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["method"] != "POST":
+            await send({"type": "http.response.start", "status": 405, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        request = orjson.loads(body)
+        if request.get("method") == "initialize":
+            self.initializes += 1
+            if self.initializes > 1:
+                headers = [(b"content-type", b"text/event-stream"), (b"mcp-session-id", b"second")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": b"", "more_body": True})
+                await anyio.sleep_forever()
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+            answer = orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result})
+            headers = [(b"content-type", b"application/json"), (b"mcp-session-id", b"first")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": answer})
+            return
+        status = 202 if "id" not in request else 404
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def test_a_reinitialize_that_stalls_after_its_headers_fails_within_the_idle_timeout() -> None:
+    policy = ReconnectPolicy(idle_timeout=1.0, response_timeout=1.0, budget=2.0, initial_delay=0.1, max_delay=0.2)
+    with run_server(StallsOnReinitialize()) as base:
+        async with connect(base + "/mcp", policy=policy, transport="streamable-http") as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                with pytest.raises(MCPError) as failure, anyio.fail_after(15):
+                    await session.call_tool("echo", {"text": "x"})
+    message = str(failure.value)
+    assert "idle timeout" in message, message

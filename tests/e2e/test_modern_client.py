@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
-from mcp_sse.client.core import ERA_CACHE
+from mcp_sse.client.decisions import ERA_CACHE
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
 from mcp_sse.wire.sse import SSEDecoder
 from tests.proxy import TCPProxy

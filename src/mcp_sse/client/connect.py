@@ -15,11 +15,12 @@ import anyio
 import httpx2
 from mcp.shared.message import SessionMessage
 
-from mcp_sse.client.core import ERA_CACHE
+from mcp_sse.client.decisions import ERA_CACHE
+from mcp_sse.client.inflight import ClientStats, FallBack, FromSession, ToSession
 from mcp_sse.client.legacy import LegacySSEClient
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.client.read_stream import ReadyFirstReceiveStream
-from mcp_sse.client.streamable import ClientStats, FallBack, FromSession, StreamableHTTPClient, ToSession
+from mcp_sse.client.streamable import StreamableHTTPClient
 
 logger = logging.getLogger(__name__)
 

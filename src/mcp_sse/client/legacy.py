@@ -1,8 +1,11 @@
 """HTTP+SSE (2024-11-05) client I/O: one GET stream per session, POSTs to the endpoint it names.
 
 That era has no resumption: when the stream drops, the session is gone. The client opens a new
-one, re-initializes with the original parameters, sends again the requests that are safe to
-resend, and answers the others with a CONNECTION_CLOSED error rather than leaving them hanging.
+one and re-initializes with the original parameters; what becomes of each request that was in
+flight (sent again, or answered with a CONNECTION_CLOSED error rather than left hanging) is its
+``RequestLifecycle``'s decision (``session_lost`` then ``session_reopened``), as it is for
+Streamable HTTP. MCP 2024-11-05, Transports:
+https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ import orjson
 from anyio.abc import TaskGroup
 from mcp.shared.message import SessionMessage
 
-from mcp_sse.client.core import Backoff, RetryRules, resolve_endpoint
-from mcp_sse.client.modern import is_modern_request
-from mcp_sse.client.policy import ReconnectPolicy
-from mcp_sse.client.streamable import (
+from mcp_sse.client.decisions import Backoff, RetryRules, resolve_endpoint
+from mcp_sse.client.inflight import (
     ClientStats,
     FromSession,
     GiveUp,
@@ -27,17 +28,23 @@ from mcp_sse.client.streamable import (
     StreamBroken,
     ToSession,
     deliver,
-    error_message,
-    is_response,
+    error_to_session,
     to_session_message,
 )
+from mcp_sse.client.lifecycle import Fail, Purpose, RequestLifecycle, Verdict, is_response, judge_status
+from mcp_sse.client.modern import is_modern_request
+from mcp_sse.client.policy import ReconnectPolicy
+from mcp_sse.client.responses import SSEReader, open_response
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, METHOD_NOT_FOUND, RequestId
-from mcp_sse.wire.sse import SSEDecoder
+
+__all__ = ["LegacySSEClient"]
 
 logger = logging.getLogger(__name__)
 
 
 class LegacySSEClient:
+    """One client connection over HTTP+SSE."""
+
     def __init__(
         self, url: str, http: httpx2.AsyncClient, policy: ReconnectPolicy, to_session: ToSession, stats: ClientStats
     ) -> None:
@@ -68,7 +75,7 @@ class LegacySSEClient:
                 await self._outgoing(message)
             tg.cancel_scope.cancel()
         for pending in list(self.pending.values()):
-            await self._deliver(error_message(pending.id, CONNECTION_CLOSED, "the connection was closed"))
+            await self._deliver(error_to_session(pending.id, CONNECTION_CLOSED, "the connection was closed"))
 
     async def _outgoing(self, message: SessionMessage) -> None:
         obj = message.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
@@ -76,11 +83,14 @@ class LegacySSEClient:
             # HTTP+SSE is a 2024-11-05 transport: the stateless era cannot exist on it, whatever a
             # server would answer. Say so at once, and a probing client falls back to initialize.
             await self._deliver(
-                error_message(obj["id"], METHOD_NOT_FOUND, "the HTTP+SSE transport has no 2026-07-28 (stateless) era")
+                error_to_session(
+                    obj["id"], METHOD_NOT_FOUND, "the HTTP+SSE transport has no 2026-07-28 (stateless) era"
+                )
             )
             return
         if "method" in obj and "id" in obj:
-            pending = Pending(obj, None, self.rules.is_safe(obj))
+            life = RequestLifecycle(obj, safe=self.rules.is_safe(obj), policy=self.policy, resumable=False)
+            pending = Pending(life)
             self.pending[pending.id] = pending
             if pending.method == "initialize":
                 self.init_request = obj
@@ -99,10 +109,11 @@ class LegacySSEClient:
         except (TimeoutError, httpx2.TransportError) as exc:
             logger.info("POST to %s failed: %r (the stream's reconnection will settle it)", self.endpoint, exc)
             return
-        if response.status_code >= 400 and "id" in obj and "method" in obj:
+        verdict = judge_status(response.status_code, Purpose.ONE_WAY, has_session=True)  # answers come on the stream
+        if verdict is not Verdict.OK and "id" in obj and "method" in obj:
             self.pending.pop(obj["id"], None)
             await self._deliver(
-                error_message(obj["id"], CONNECTION_CLOSED, f"HTTP {response.status_code}: {response.text[:200]}")
+                error_to_session(obj["id"], CONNECTION_CLOSED, f"HTTP {response.status_code}: {response.text[:200]}")
             )
 
     async def _keep_stream(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
@@ -111,7 +122,11 @@ class LegacySSEClient:
         started = False
         while True:
             try:
-                async with self.http.stream("GET", self.url, headers={"accept": "text/event-stream"}) as response:
+                headers = {"accept": "text/event-stream"}
+                opened = open_response(
+                    self.http, "GET", self.url, headers, response_timeout=self.policy.response_timeout
+                )
+                async with opened as response:
                     if response.status_code != 200:
                         raise GiveUp(f"GET {self.url} answered {response.status_code}")
                     backoff.reset()
@@ -130,7 +145,12 @@ class LegacySSEClient:
             self.endpoint = None
             # What was in flight when the stream dropped; what the session sends from now on waits
             # for the new session instead.
-            self._lost = [p for p in self.pending.values() if p.method != "initialize"]
+            self._lost = []
+            for pending in [p for p in self.pending.values() if p.method != "initialize"]:
+                if isinstance(decision := pending.life.session_lost(None), Fail):
+                    await self._fail(pending, decision.message)
+                else:
+                    self._lost.append(pending)
             delay = backoff.next_delay(anyio.current_time())
             if delay is None:
                 for pending in list(self.pending.values()):
@@ -141,17 +161,9 @@ class LegacySSEClient:
             await anyio.sleep(delay)
 
     async def _read(self, response: httpx2.Response) -> None:
-        decoder = SSEDecoder()
-        chunks = response.aiter_raw()
-        while True:
-            try:
-                with anyio.fail_after(self.policy.idle_timeout):
-                    chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise StreamBroken(f"no data for {self.policy.idle_timeout:g}s (idle timeout)") from None
-            for event in decoder.feed(chunk):
+        reader = SSEReader(response, self.policy.idle_timeout)
+        while (events := await reader.next_events()) is not None:
+            for event in events:
                 if event.event == "endpoint":
                     self.endpoint = resolve_endpoint(self.url, event.data)
                     self._generation += 1
@@ -176,7 +188,12 @@ class LegacySSEClient:
         if result is None or "result" not in result:
             logger.warning("re-initialize on the new HTTP+SSE session failed: %s", result)
             for pending in lost:
-                await self._fail(pending, "the HTTP+SSE stream dropped and a new session could not be initialized")
+                await self._fail(
+                    pending,
+                    pending.life.reopen_failed(
+                        "the HTTP+SSE stream dropped and a new session could not be initialized"
+                    ).message,
+                )
             return
         if self.initialized_sent:
             await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, before_ready=True)
@@ -185,14 +202,11 @@ class LegacySSEClient:
         for pending in lost:
             if pending.id not in self.pending:
                 continue  # answered before the drop was noticed
-            if pending.safe:
-                await self._post(pending.request)
+            decision = pending.life.session_reopened()
+            if isinstance(decision, Fail):
+                await self._fail(pending, decision.message)
             else:
-                await self._fail(
-                    pending,
-                    "the HTTP+SSE stream dropped while the request was in progress (that transport cannot "
-                    "resume) and it is not marked safe to retry, so it was not sent again",
-                )
+                await self._post(decision.request)
 
     async def _incoming(self, obj: dict[str, Any]) -> None:
         if is_response(obj):
@@ -208,7 +222,7 @@ class LegacySSEClient:
 
     async def _fail(self, pending: Pending, reason: str) -> None:
         self.pending.pop(pending.id, None)
-        await self._deliver(error_message(pending.id, CONNECTION_CLOSED, reason))
+        await self._deliver(error_to_session(pending.id, CONNECTION_CLOSED, reason))
 
     async def _deliver(self, message: SessionMessage | Exception) -> None:
         await deliver(self.to_session, message)

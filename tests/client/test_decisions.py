@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from mcp_sse.client.core import Backoff, Cursor, EraCache, RetryRules, resolve_endpoint, should_fall_back_to_sse
+from mcp_sse.client.decisions import Backoff, Cursor, EraCache, RetryRules, resolve_endpoint, should_fall_back_to_sse
 from mcp_sse.client.policy import ReconnectPolicy
 
 
@@ -90,16 +90,6 @@ def test_retry_rules() -> None:
     untrusting = RetryRules(ReconnectPolicy(trust_tool_annotations=False))
     untrusting.learn_tools({"tools": [{"name": "read", "annotations": {"readOnlyHint": True}}]})
     assert not untrusting.is_safe({"method": "tools/call", "params": {"name": "read"}})
-
-
-def test_a_resend_goes_out_under_a_new_id() -> None:
-    from mcp_sse.client.streamable import Pending
-
-    pending = Pending({"jsonrpc": "2.0", "id": 7, "method": "tools/call"}, None, safe=True)
-    assert pending.wire_request["id"] == 7
-    pending.resends = 2
-    assert pending.wire_request["id"] == "7.mcp-sse-resend-2"
-    assert pending.id == 7, "the caller keeps its own id"
 
 
 def test_cursor_counts_events_skipped_between_stream_sequence_ids() -> None:

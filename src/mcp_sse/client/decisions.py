@@ -7,6 +7,7 @@ so every decision is tested without a network.
 
 from __future__ import annotations
 
+import enum
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -50,7 +51,10 @@ class Backoff:
 
 
 def should_fall_back_to_sse(status: int, requested_version: str | None) -> bool:
-    """Whether a failed POST initialize means "try HTTP+SSE" (SPEC item 89).
+    """Whether a failed POST initialize means "try HTTP+SSE".
+
+    MCP 2025-11-25, Transports, "Backwards Compatibility":
+    https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#backwards-compatibility
 
     2025-11-25 falls back only on 400, 404 and 405; earlier versions on any 4xx. 401 and 403 are
     authorization problems at every version, never a reason to downgrade the transport.
@@ -68,7 +72,11 @@ def origin_of(url: str) -> str:
 
 
 class EraCache:
-    """What each origin turned out to speak, so the next connection skips the probe (SPEC item 90)."""
+    """What each origin turned out to speak, so the next connection skips the probe.
+
+    MCP 2026-07-28, Versioning (a client that remembers a server's era):
+    https://modelcontextprotocol.io/specification/2026-07-28/basic/versioning
+    """
 
     def __init__(self) -> None:
         self._eras: dict[str, Era] = {}
@@ -100,12 +108,59 @@ class EraCache:
 ERA_CACHE = EraCache()
 
 
+PROBE_REMEMBERED = "server/discover: this origin refused the 2026-07-28 probe before and took an initialize"
+
+
+class ProbeMemory:
+    """One connection's part in what ``EraCache`` remembers about the 2026-07-28 probe.
+
+    ``mcp.Client`` probes with ``server/discover`` and, when that is refused, sends ``initialize``.
+    A refusal followed by a working ``initialize`` is worth remembering per origin (the next
+    connection's probe is answered locally); a remembered refusal followed by a failed
+    ``initialize`` was wrong, and is forgotten so that the next probe goes on the wire.
+    """
+
+    def __init__(self, url: str, cache: EraCache = ERA_CACHE) -> None:
+        self.url = url
+        self.cache = cache
+        self._refused = False  # this connection's server/discover got an error
+        self._answered_locally = False
+
+    def answer_locally(self, method: str) -> bool:
+        """Whether to refuse this request ourselves: a probe this origin refused before."""
+        if method == "server/discover" and self.cache.stateless(self.url) is False:
+            self._answered_locally = True
+            return True
+        return False
+
+    def learn(self, method: str, *, modern: bool, answered: bool) -> None:
+        """Read the outcome of a probe or a handshake."""
+        if method == "server/discover" and modern:
+            if answered:
+                self.cache.remember_stateless(self.url, True)
+            else:
+                self._refused = True
+        elif method == "initialize":
+            if answered and self._refused:
+                self.cache.remember_stateless(self.url, False)
+            elif not answered and self._answered_locally:
+                self.cache.forget_stateless(self.url)
+
+
 def resolve_endpoint(sse_url: str, endpoint: str) -> str:
     """The POST URL an ``endpoint`` event names, relative to the SSE URL; another origin is refused."""
     resolved = urljoin(sse_url, endpoint.strip())
     if origin_of(resolved) != origin_of(sse_url):
         raise ValueError(f"endpoint {endpoint!r} is on another origin than {sse_url!r}")
     return resolved
+
+
+class EventVerdict(enum.Enum):
+    """What to do with an event, by its ``id`` field."""
+
+    DUPLICATE = "duplicate"  # delivered before: drop it
+    NEW = "new"  # a new id: record it (a resumption token), then deliver the event's data
+    SAME = "same"  # no new id (none, or the last one carried over): deliver the event's data
 
 
 class Cursor:
@@ -120,7 +175,22 @@ class Cursor:
         self.lost = 0  # events skipped between consecutive ids, when ids say ``<stream>-<seq>``
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = window
+        self._previous_id = ""  # the id field of this response's previous event
         self._set_last(last_event_id)
+
+    def new_response(self) -> None:
+        """A new HTTP response starts: its first event's id is new whatever the last one was."""
+        self._previous_id = ""
+
+    def event(self, event_id: str) -> EventVerdict:
+        """An event arrived with this ``id`` field (a decoder carries the last one over to events
+        that have none, so only a change of id is a new one)."""
+        if event_id == self._previous_id:
+            return EventVerdict.SAME
+        self._previous_id = event_id
+        if not event_id:
+            return EventVerdict.SAME
+        return EventVerdict.NEW if self.see(event_id) else EventVerdict.DUPLICATE
 
     def _set_last(self, event_id: str | None) -> None:
         self.last_event_id = event_id
