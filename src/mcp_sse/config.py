@@ -5,7 +5,9 @@ The CLI maps onto these fields one to one; docs generate the reference from the 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, get_origin, get_type_hints
 
 MiB = 1024 * 1024
 
@@ -141,3 +143,18 @@ class ServerConfig:
             raise ValueError(f"event_store must be 'memory' or 'sqlite:PATH' (PATH a file), not {self.event_store!r}")
         if self.event_store_max_age is not None and self.event_store_max_age <= 0:
             raise ValueError("event_store_max_age must be positive or None")
+
+
+def is_repeatable(config_field: dataclasses.Field[Any]) -> bool:
+    """A tuple field: on the command line, an option given once per value."""
+    return get_origin(get_type_hints(ServerConfig)[config_field.name]) is tuple
+
+
+def option_name(config_field: dataclasses.Field[Any]) -> str:
+    """The command-line option of a field (``max_sessions`` is ``--max-sessions``; a repeatable one
+    is named in the singular: ``--allowed-host A --allowed-host B``), for the CLI and for the
+    configuration reference alike."""
+    name = config_field.name.replace("_", "-")
+    if is_repeatable(config_field):
+        name = name.removesuffix("s")
+    return f"--{name}"

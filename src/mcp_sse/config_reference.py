@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mcp_sse.cli.config_options import option_name
-from mcp_sse.config import ServerConfig
+from mcp_sse.config import ServerConfig, option_name
 
 
 def render() -> str:

@@ -18,7 +18,7 @@ import anyio
 import httpx2
 import orjson
 
-from mcp_sse.server.security import is_loopback_address
+from mcp_sse.addresses import is_loopback_address
 from mcp_sse.wire.sse import ServerSentEvent, SSEDecoder
 
 Status = Literal["OK", "INFO", "WARN", "FAIL"]

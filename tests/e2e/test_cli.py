@@ -131,8 +131,7 @@ def test_failures_are_one_line_and_non_zero(served_url: str, args: list[str], re
 def test_every_config_field_is_an_option_of_every_server_command() -> None:
     import dataclasses
 
-    from mcp_sse.cli.config_options import option_name
-    from mcp_sse.config import ServerConfig
+    from mcp_sse.config import ServerConfig, option_name
 
     for command in ("serve", "proxy", "demo"):
         help_text = run_cli(command, "--help").stdout

@@ -10,24 +10,13 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import click
 
-from mcp_sse.config import ServerConfig
+from mcp_sse.config import ServerConfig, is_repeatable, option_name
 
 F = Callable[..., Any]
 
 
-def option_name(field: dataclasses.Field[Any]) -> str:
-    name = field.name.replace("_", "-")
-    if _is_tuple(field):
-        name = name.removesuffix("s")  # repeatable: --allowed-host A --allowed-host B
-    return f"--{name}"
-
-
 def _hint(field: dataclasses.Field[Any]) -> Any:
     return get_type_hints(ServerConfig)[field.name]
-
-
-def _is_tuple(field: dataclasses.Field[Any]) -> bool:
-    return get_origin(_hint(field)) is tuple
 
 
 def _base(hint: Any) -> tuple[Any, bool]:
@@ -64,7 +53,7 @@ def config_options(fn: F) -> F:
         base, nullable = _base(_hint(field))
         dest = f"config_{field.name}"
         env = field.metadata.get("env")
-        if _is_tuple(field):
+        if is_repeatable(field):
             opt = click.option(option_name(field), dest, multiple=True, help=doc + " (repeatable)")
         elif base is bool and nullable:
             flag = field.name.replace("_", "-")
@@ -87,7 +76,7 @@ def config_from(options: dict[str, Any]) -> ServerConfig:
     values: dict[str, Any] = {}
     for field in dataclasses.fields(ServerConfig):
         value = options.pop(f"config_{field.name}")
-        values[field.name] = tuple(value) if _is_tuple(field) else value
+        values[field.name] = tuple(value) if is_repeatable(field) else value
     try:
         return ServerConfig(**values)
     except ValueError as exc:

@@ -63,9 +63,9 @@ def _run(
     on_ready_extra: Any = None,
     **options: Any,
 ) -> None:
+    from mcp_sse.addresses import is_loopback_address
     from mcp_sse.logs import configure
     from mcp_sse.server.app import create_app
-    from mcp_sse.server.security import is_loopback_address
 
     log_format = options.pop("log_format")
     cfg = config_from(options)

@@ -57,7 +57,7 @@ class McpApp:
             slow_consumer_timeout=self.config.slow_consumer_timeout,
         )
         self.guard = RequestGuard(self.config)
-        modern = cast(ModernUpstream, upstream) if hasattr(upstream, "serve_modern") else None
+        modern = cast(ModernUpstream, upstream) if hasattr(upstream, "modern_server") else None
         if self.config.modern_only and modern is None:
             raise ValueError("modern_only needs an upstream that serves the 2026-07-28 era (an SDK server)")
         self.streamable = Streamable(self.config, self.registry, modern)

@@ -10,36 +10,19 @@ Either way a browser page from another site never reaches a session (SPEC items 
 
 from __future__ import annotations
 
-import functools
 import hmac
-import ipaddress
 from urllib.parse import urlsplit
 
+from mcp_sse.addresses import LOOPBACK_NAMES, is_loopback_address
 from mcp_sse.config import ServerConfig
 from mcp_sse.errors import Forbidden, MisdirectedHost, Unauthorized
 from mcp_sse.server.asgi import HeaderList, Scope
-
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 EXPOSED_HEADERS = b"Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 ALLOWED_REQUEST_HEADERS = (
     b"Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"
 )
 ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
-
-
-@functools.lru_cache(maxsize=256)
-def is_loopback_address(host: str | None) -> bool:
-    """Whether the address a request arrived on is a loopback one (cached: the server's few own
-    addresses, parsed once instead of on every request)."""
-    if host is None:
-        return True  # a Unix socket: only local processes reach it
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _hostname(authority: str) -> str:

@@ -26,6 +26,7 @@ from mcp_sse.errors import (
     SessionNotFound,
     UnsupportedProtocolVersion,
 )
+from mcp_sse.sdk_compat import serve_stateless
 from mcp_sse.server.asgi import ASGIMessage, HeaderList, Receive, Scope, Send, accepts, read_body, send_response
 from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
@@ -86,7 +87,8 @@ class Streamable:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: the disconnect, which cancels the request
 
-        await self.modern.serve_modern(scope, replay, send, json_response=self.config.json_response)
+        server, lifespan_state = self.modern.modern_server()
+        await serve_stateless(server, lifespan_state, scope, replay, send, json_response=self.config.json_response)
 
     # --- POST ---------------------------------------------------------------------------
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from mcp.server.lowlevel.server import Server
+
 from mcp_sse.core.session import Session
+
+__all__ = ["ModernUpstream", "Upstream"]
 
 
 class Upstream(Protocol):
@@ -23,9 +27,15 @@ class Upstream(Protocol):
 
 
 class ModernUpstream(Upstream, Protocol):
-    """An upstream that also answers stateless 2026-07-28 requests itself (the SDK one does)."""
+    """An upstream whose SDK server also answers stateless 2026-07-28 requests (the SDK one does).
 
-    async def serve_modern(self, scope: Any, receive: Any, send: Any, *, json_response: bool) -> None: ...
+    It speaks no HTTP either: the server edge hands each such request to the SDK's own stateless
+    entry point (``sdk_compat.serve_stateless``) with the server and lifespan state named here.
+    """
+
+    def modern_server(self) -> tuple[Server[Any], Any]:
+        """The running SDK server and its lifespan state; RuntimeError outside the lifespan."""
+        ...
 
     def end_subscriptions(self) -> None:
         """End every open ``subscriptions/listen`` stream gracefully: each sends its completion

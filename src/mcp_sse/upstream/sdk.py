@@ -16,16 +16,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.runner import serve_loop
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
-from starlette.requests import Request
 
 from mcp_sse.core.session import Inbound, Outbound, Session
+from mcp_sse.sdk_compat import lowlevel_server, request_context
 from mcp_sse.wire.jsonrpc import Kind, RequestId
 from mcp_sse.wire.sdk_models import to_sdk_message
 
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 def as_lowlevel(server: Server[Any] | MCPServer[Any]) -> Server[Any]:
     """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
     if isinstance(server, MCPServer):
-        return server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+        return lowlevel_server(server)
     if isinstance(server, Server):
         return server
     raise TypeError(f"expected an mcp Server or MCPServer, got {type(server).__name__}")
@@ -59,15 +58,12 @@ class SDKUpstream:
             finally:
                 self._started = False
 
-    async def serve_modern(self, scope: Any, receive: Any, send: Any, *, json_response: bool) -> None:
-        """One stateless 2026-07-28 request, answered by the SDK's own modern-era entry point.
-
-        The edge has already checked Host/Origin and the body size; the SDK validates the modern
-        headers and ``_meta``, and treats a closed response stream as cancellation.
-        """
+    def modern_server(self) -> tuple[Server[Any], Any]:
+        """The SDK server and its lifespan state, for the server edge to hand a stateless 2026-07-28
+        request to the SDK's own entry point for that era."""
         if not self._started:
-            raise RuntimeError("SDKUpstream.serve_modern called outside its lifespan")
-        await handle_modern_request(self.server, None, json_response, self._lifespan_state, scope, receive, send)
+            raise RuntimeError("SDKUpstream.modern_server called outside its lifespan")
+        return self.server, self._lifespan_state
 
     def end_subscriptions(self) -> None:
         entry = self.server.get_request_handler("subscriptions/listen")
@@ -86,7 +82,7 @@ class SDKUpstream:
     def _to_sdk(session: Session, inbound: Inbound) -> SessionMessage:
         msg = inbound.message
         message = to_sdk_message(msg.obj)
-        request = Request(dict(inbound.scope)) if inbound.scope.get("type") == "http" else None
+        request = request_context(inbound.scope)
         if msg.kind is not Kind.REQUEST:
             return SessionMessage(message, metadata=ServerMessageMetadata(request_context=request))
         assert msg.id is not None

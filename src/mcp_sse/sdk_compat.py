@@ -1,0 +1,43 @@
+"""Every use of the official SDK's private API, in one place that the ``mcp>=2.3,<2.4`` pin in
+pyproject.toml protects: when a minor release moves one of these, this module is what changes.
+
+What is here: the SDK's stateless (2026-07-28) HTTP entry point, the low-level ``Server`` behind an
+``MCPServer``, and the request context the SDK hands to handlers (a Starlette ``Request``, what the
+SDK's own HTTP transports give its tools as ``ctx.request_context.request``).
+No other module imports a private ``mcp`` module (a test walks the sources to keep it so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mcp.server._streamable_http_modern import handle_modern_request
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from starlette.requests import Request
+
+__all__ = ["lowlevel_server", "request_context", "serve_stateless"]
+
+
+def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
+    """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
+    return server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+
+
+def request_context(scope: Mapping[str, Any]) -> Request | None:
+    """What the SDK gives a handler as the HTTP request a message arrived in; None when it did not
+    arrive over HTTP."""
+    return Request(dict(scope)) if scope.get("type") == "http" else None
+
+
+async def serve_stateless(
+    server: Server[Any], lifespan_state: Any, scope: Any, receive: Any, send: Any, *, json_response: bool
+) -> None:
+    """Answer one stateless 2026-07-28 HTTP request with the SDK's own entry point for that era.
+
+    The caller has already checked Host/Origin and the body size (no transport security settings
+    here); the SDK validates the era's headers and ``_meta``, and treats a closed response stream as
+    cancellation.
+    """
+    await handle_modern_request(server, None, json_response, lifespan_state, scope, receive, send)
