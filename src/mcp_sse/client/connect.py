@@ -22,6 +22,8 @@ from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.client.read_stream import ReadyFirstReceiveStream
 from mcp_sse.client.streamable import StreamableHTTPClient
 
+__all__ = ["SessionWriteStream", "Transport", "connect"]
+
 logger = logging.getLogger(__name__)
 
 Transport = Literal["auto", "streamable-http", "sse"]
@@ -40,7 +42,7 @@ async def connect(
     transport: Transport = "auto",
     terminate_on_close: bool = True,
     stats: ClientStats | None = None,
-) -> AsyncIterator[tuple[ReadyFirstReceiveStream[SessionMessage | Exception], ToSessionWriter]]:
+) -> AsyncIterator[tuple[ReadyFirstReceiveStream[SessionMessage | Exception], SessionWriteStream]]:
     """Yield ``(read_stream, write_stream)`` for ``mcp.ClientSession``.
 
     ``transport="auto"`` POSTs the initialize first and falls back to HTTP+SSE on the status codes
@@ -69,7 +71,7 @@ async def connect(
                 tg.cancel_scope.cancel()
 
 
-ToSessionWriter = anyio.streams.memory.MemoryObjectSendStream[SessionMessage]
+SessionWriteStream = anyio.streams.memory.MemoryObjectSendStream[SessionMessage]
 
 
 async def _drive(

@@ -17,6 +17,21 @@ from urllib.parse import urljoin, urlsplit
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.wire import eras
 
+__all__ = [
+    "ERA_CACHE",
+    "PROBE_REMEMBERED",
+    "Backoff",
+    "Cursor",
+    "Era",
+    "EraCache",
+    "EventVerdict",
+    "ProbeMemory",
+    "RetryRules",
+    "origin_of",
+    "resolve_endpoint",
+    "should_fall_back_to_sse",
+]
+
 Era = Literal["streamable-http", "sse"]
 
 

@@ -83,13 +83,21 @@ class ClientStats:
 class Pending:
     """A request in flight: its lifecycle, plus the session's metadata and the task's cancel scope."""
 
-    __slots__ = ("cancelled", "life", "metadata", "scope")
+    __slots__ = ("_catch_up_lock", "cancelled", "life", "metadata", "scope")
 
     def __init__(self, life: RequestLifecycle, metadata: ClientMessageMetadata | None = None) -> None:
         self.life = life
         self.metadata = metadata
         self.scope: anyio.CancelScope | None = None
         self.cancelled = False
+        self._catch_up_lock: anyio.Lock | None = None
+
+    @property
+    def catch_up_lock(self) -> anyio.Lock:
+        """One re-listing at a time for a ``subscriptions/listen`` request (made when first needed)."""
+        if self._catch_up_lock is None:
+            self._catch_up_lock = anyio.Lock()
+        return self._catch_up_lock
 
     @property
     def id(self) -> RequestId:

@@ -1,11 +1,15 @@
 """Decisions for the stateless 2026-07-28 era on the client side: which requests belong to it, and
 how a ``subscriptions/listen`` stream survives being cut.
 
-The era has no resumption, so notifications sent while a listen stream was down are gone by design
-(SPEC items 78, 86). What makes it safe anyway: after re-opening, re-list what the subscription
-covers and raise the change event the caller would have seen whenever the list differs from the
-one known before the cut. A spurious event is harmless (the caller re-lists); a missed one is not,
-so when a re-list fails the event is raised anyway. This module does no I/O.
+The era has no resumption, so notifications sent while a listen stream was down are gone by
+design. What makes it safe anyway: after re-opening, re-list what the subscription covers and
+raise the change event the caller would have seen whenever the list differs from the one known
+before the cut. A spurious event is harmless (the caller re-lists); a missed one is not, so when
+a re-list fails the event is raised anyway. This module does no I/O.
+
+MCP 2026-07-28, Streamable HTTP and Subscriptions:
+https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http
+https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions
 """
 
 from __future__ import annotations
@@ -14,11 +18,22 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import orjson
 
-from mcp_sse.wire import eras, jsonrpc
+from mcp_sse.wire import eras, headers, jsonrpc
 from mcp_sse.wire.jsonrpc import RequestId
+
+__all__ = [
+    "LIST_METHODS",
+    "SUBSCRIPTION_KEY",
+    "VERSION_KEY",
+    "ListenState",
+    "is_modern_request",
+    "list_changed_notification",
+    "modern_headers",
+    "names_stateless_era",
+    "relist_request",
+]
 
 META_PREFIX = "io.modelcontextprotocol/"
 VERSION_KEY = META_PREFIX + "protocolVersion"
@@ -33,7 +48,7 @@ _COVERED = {
     "resourcesListChanged": ("resources/list", "notifications/resources/list_changed"),
 }
 _CHANGED = dict(_COVERED.values())
-_PER_REQUEST_HEADERS = ("mcp-method", "mcp-name", "mcp-param-")
+_PER_REQUEST_HEADERS = (headers.MCP_METHOD, headers.MCP_NAME, headers.MCP_PARAM_PREFIX)
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -43,13 +58,14 @@ def _meta(obj: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def is_modern_request(obj: Mapping[str, Any]) -> bool:
-    """A request in the stateless era names its version in ``_meta`` (SPEC item 80)."""
+    """A request in the stateless era names its version in ``_meta`` (MCP 2026-07-28, Versioning:
+    https://modelcontextprotocol.io/specification/2026-07-28/basic/versioning)."""
     meta = _meta(obj)
     return meta is not None and meta.get(VERSION_KEY) in eras.MODERN_VERSIONS
 
 
 def names_stateless_era(body: bytes) -> bool:
-    """An HTTP error body from a server of the stateless era (SPEC item 90), answering a handshake:
+    """An HTTP error body from a server of the stateless era (MCP 2026-07-28, Versioning), answering a handshake:
     a JSON-RPC error only that era defines (header mismatch, missing client capability), a
     ``method not found`` for ``initialize`` itself, or an unsupported version whose
     ``data.supported`` names a 2026-07-28 version. Anything else lets the legacy fallback go on."""
@@ -70,10 +86,10 @@ _STATELESS_ERA_CODES = frozenset({jsonrpc.HEADER_MISMATCH, jsonrpc.MISSING_CLIEN
 def modern_headers(metadata: Any, method: str) -> dict[str, str]:
     """Headers for a request of our own beside the caller's: its version, our method."""
     stamped = getattr(metadata, "headers", None) or {}
-    headers = {name.lower(): value for name, value in stamped.items()}
-    headers = {name: value for name, value in headers.items() if not name.startswith(_PER_REQUEST_HEADERS)}
-    headers["mcp-method"] = method
-    return headers
+    kept = {name.lower(): value for name, value in stamped.items()}
+    kept = {name: value for name, value in kept.items() if not name.startswith(_PER_REQUEST_HEADERS)}
+    kept[headers.MCP_METHOD] = method
+    return kept
 
 
 def relist_request(
@@ -98,7 +114,6 @@ class ListenState:
     acked: bool = False
     honored: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, bytes] = field(default_factory=dict)
-    catching_up: anyio.Lock = field(default_factory=anyio.Lock)
 
     @staticmethod
     def stamp(obj: dict[str, Any], subscription_id: RequestId) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+__all__ = ["READ_ONLY_METHODS", "ReconnectPolicy"]
+
 READ_ONLY_METHODS = frozenset(
     {
         "ping",
@@ -25,7 +27,8 @@ class ReconnectPolicy:
 
     Waits grow exponentially with full jitter up to ``max_delay``; a server's ``retry`` field
     replaces the next wait. A stream gives up only after ``budget`` seconds of failing to
-    reconnect, not after a fixed number of tries (PEERS pain point 3).
+    reconnect, not after a fixed number of tries: a fixed count gives up during a short outage
+    when the waits are short, and waits far too long when they are long.
     """
 
     initial_delay: float = 0.25

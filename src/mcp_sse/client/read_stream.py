@@ -24,6 +24,8 @@ from anyio.abc import ObjectReceiveStream
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectStreamStatistics
 
+__all__ = ["READY_RUN", "ReadyFirstReceiveStream"]
+
 T = TypeVar("T")
 
 READY_RUN = 4

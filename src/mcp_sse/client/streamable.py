@@ -395,7 +395,7 @@ class StreamableHTTPClient:
         was known before the stream broke. On the first acknowledgment this only records a baseline."""
         listen = pending.life.listen
         assert listen is not None
-        async with listen.catching_up:
+        async with pending.catch_up_lock:
             for method in listen.covered_lists():
                 try:
                     digest = await self._list_digest(pending, method)
