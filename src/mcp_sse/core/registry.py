@@ -110,8 +110,8 @@ class SessionRegistry:
             json_response=self.json_response,
             backlog_limit=self.backlog_limit,
             slow_consumer_timeout=self.slow_consumer_timeout,
+            observer=self.observer,
         )
-        session.observer = self.observer
         self._sessions[session.id] = session
         self.observer.session_opened(kind.value)
         # A bare asyncio task, not one of the task group's: anyio keeps a cancel scope, an event and
@@ -119,7 +119,7 @@ class SessionRegistry:
         # docs/benchmarks.md); ending the session cancels the task itself. The task set and the
         # shutdown above keep it structured.
         task = asyncio.get_running_loop().create_task(self._run(session))
-        session.stop_upstream = task.cancel
+        session.bind_upstream(task.cancel)
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
         logger.info(

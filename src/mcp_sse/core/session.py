@@ -48,6 +48,64 @@ class SessionClosed(Exception):
     """The session ended while a message was on its way in."""
 
 
+class InvalidTransition(RuntimeError):
+    """A state change that the state's table of transitions does not allow: a bug, never input."""
+
+
+class SessionState(enum.Enum):
+    """Where a session is in its life; it changes only through the session's own methods.
+
+    ``STARTING`` -> ``RUNNING``: its upstream runs, and can be stopped (``bind_upstream``).
+    ``STARTING`` or ``RUNNING`` -> ``CLOSED``: ended (``close``); it answers nothing any more.
+    """
+
+    STARTING = "starting"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+    def can_become(self, new: SessionState) -> bool:
+        return new in _SESSION_TRANSITIONS[self]
+
+
+_SESSION_TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.STARTING: frozenset({SessionState.RUNNING, SessionState.CLOSED}),
+    SessionState.RUNNING: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+class ReaderState(enum.Enum):
+    """Who reads a stream; it changes only through the stream's own methods.
+
+    ``UNCLAIMED``: nobody has asked for it yet (the standalone stream before its first GET, a
+    stream that a resume names after it was forgotten). ``EXPECTED``: a POST's own connection is
+    about to attach, and producers are held back for it as for a reader. ``ATTACHED``: one
+    connection writes it out. ``UNATTENDED``: it had a reader, or the first GET took its backlog,
+    and nobody reads it now: the log keeps what it can for a resume.
+
+    ``UNCLAIMED`` -> ``UNATTENDED`` (``claim``, the first GET) or ``ATTACHED`` (``attach``);
+    ``EXPECTED`` -> ``ATTACHED`` (``attach``) or ``UNATTENDED`` (cut off before it came, ``cut_off``);
+    ``ATTACHED`` -> ``ATTACHED`` (a newer connection takes over) or ``UNATTENDED`` (``detach``);
+    ``UNATTENDED`` -> ``ATTACHED`` (a resume).
+    """
+
+    UNCLAIMED = "unclaimed"
+    EXPECTED = "expected"
+    ATTACHED = "attached"
+    UNATTENDED = "unattended"
+
+    def can_become(self, new: ReaderState) -> bool:
+        return new in _READER_TRANSITIONS[self]
+
+
+_READER_TRANSITIONS: dict[ReaderState, frozenset[ReaderState]] = {
+    ReaderState.UNCLAIMED: frozenset({ReaderState.UNATTENDED, ReaderState.ATTACHED}),
+    ReaderState.EXPECTED: frozenset({ReaderState.ATTACHED, ReaderState.UNATTENDED}),
+    ReaderState.ATTACHED: frozenset({ReaderState.ATTACHED, ReaderState.UNATTENDED}),
+    ReaderState.UNATTENDED: frozenset({ReaderState.ATTACHED}),
+}
+
+
 @dataclass(slots=True)
 class Inbound:
     """A client message for the upstream, with the HTTP request scope it arrived in (for headers)."""
@@ -76,14 +134,18 @@ class Cancellable(Protocol):
 
 
 class Stream:
-    """One logical SSE stream of a session: the standalone stream, or the one of a POST."""
+    """One logical SSE stream of a session: the standalone stream, or the one of a POST.
+
+    Two facts about it change, each only through its methods: who reads it (``reader``, a
+    ``ReaderState``) and whether it is complete (every request of its POST answered, ``finish``).
+    """
 
     __slots__ = (
         "_advanced",
         "_changed",
+        "_complete",
+        "_reader",
         "appended",
-        "complete",
-        "expecting_writer",
         "json_mode",
         "key",
         "pending",
@@ -91,23 +153,54 @@ class Stream:
         "writer",
     )
 
-    def __init__(self, key: int, *, json_mode: bool = False, pending: Iterable[RequestId] = ()) -> None:
+    def __init__(
+        self,
+        key: int,
+        *,
+        json_mode: bool = False,
+        pending: Iterable[RequestId] = (),
+        expecting_writer: bool = False,
+        complete: bool = False,
+    ) -> None:
         self.key = key
         self.json_mode = json_mode
         # The requests a POST stream still owes an answer; other streams owe none and share one
-        # empty set nobody writes to (an empty set is 216 bytes per idle session, W3).
+        # empty set nobody writes to (an empty set is 216 bytes per idle session: docs/benchmarks.md,
+        # the W3 workload).
         self.pending: set[RequestId] = set(pending) if pending else _OWES_NOTHING
-        self.complete = False
+        self._complete = complete
+        self._reader = ReaderState.EXPECTED if expecting_writer else ReaderState.UNCLAIMED
         self.writer: Cancellable | None = None
         self.appended = 0  # the last sequence number appended to this stream
         self.sent = 0  # the last one a connection has written out
-        # A POST stream's own connection is about to attach: hold the producer back for it too.
-        self.expecting_writer = False
         # Made only when someone waits, and dropped once set: most notifications find nobody
-        # waiting, and an idle stream should not carry two events (W3 in docs/benchmarks.md).
+        # waiting, and an idle stream should not carry two events (docs/benchmarks.md, W3).
         # Plain asyncio wake-ups: anyio's events cost a backend lookup each, on every call (W2).
         self._changed: Wakeup | None = None
         self._advanced: Wakeup | None = None
+
+    @property
+    def reader(self) -> ReaderState:
+        return self._reader
+
+    @property
+    def complete(self) -> bool:
+        """Every request of the stream's POST is answered and in the log: nothing more will come."""
+        return self._complete
+
+    @property
+    def expecting_writer(self) -> bool:
+        """A POST stream's own connection is about to attach: the producer is held back for it too."""
+        return self._reader is ReaderState.EXPECTED
+
+    def _become(self, new: ReaderState) -> None:
+        if not self._reader.can_become(new):
+            raise InvalidTransition(f"stream {self.key}: reader {self._reader.value} -> {new.value}")
+        self._reader = new
+
+    def finish(self) -> None:
+        """Every request of the stream is answered: it is complete (once; it never reopens)."""
+        self._complete = True
 
     @property
     def backlog(self) -> int:
@@ -116,7 +209,7 @@ class Stream:
 
     @property
     def has_reader(self) -> bool:
-        return self.writer is not None or self.expecting_writer
+        return self._reader is ReaderState.ATTACHED or self._reader is ReaderState.EXPECTED
 
     def mark_sent(self, seq: int) -> None:
         """The writer has written everything up to ``seq``: a producer waiting for room may go on."""
@@ -142,8 +235,17 @@ class Stream:
             self._changed.set()
             self._changed = None
 
+    def claim(self) -> bool:
+        """A GET without ``Last-Event-ID`` asks for the standalone stream: True the first time (that
+        GET also gets what was sent before it connected), False after (a later one starts live)."""
+        if self._reader is not ReaderState.UNCLAIMED:
+            return False
+        self._become(ReaderState.UNATTENDED)
+        return True
+
     def attach(self, scope: Cancellable) -> None:
         """Make ``scope`` the one writer of this stream, cancelling the writer it replaces."""
+        self._become(ReaderState.ATTACHED)
         if self.writer is not None and self.writer is not scope:
             self.writer.cancel()
         self.writer = scope
@@ -151,8 +253,16 @@ class Stream:
     def detach(self, scope: Cancellable) -> None:
         if self.writer is scope:
             self.writer = None
-            self.expecting_writer = False  # the client left: from now on the log keeps what it can
+            self._become(ReaderState.UNATTENDED)  # the client left: from now on the log keeps what it can
             self.mark_sent(self.sent)  # wake a producer waiting for this reader
+
+    def cut_off(self) -> None:
+        """A reader that does not drain is ended: the connection expected for it no longer holds the
+        producer back, and an attached one is cancelled (it detaches as it ends)."""
+        if self._reader is ReaderState.EXPECTED:
+            self._become(ReaderState.UNATTENDED)
+        if self.writer is not None:
+            self.writer.cancel()
 
 
 class Session:
@@ -173,6 +283,7 @@ class Session:
         json_response: bool = False,
         backlog_limit: int = 5_000,
         slow_consumer_timeout: float = 30.0,
+        observer: Observer | None = None,
     ) -> None:
         self.id = session_id
         self.backlog_limit = backlog_limit
@@ -182,16 +293,32 @@ class Session:
         self.store = store
         self.json_response = json_response
         self.streams: dict[int, Stream] = {STANDALONE: Stream(STANDALONE)}
-        self.closed = False
-        self.observer: Observer = NullObserver()
-        # Stops the upstream's task for this session (the registry sets it to that task's cancel).
-        self.stop_upstream: Callable[[], object] | None = None
-        self.standalone_opened = False
+        self._state = SessionState.STARTING
+        self.observer: Observer = observer if observer is not None else NullObserver()
+        self._stop_upstream: Callable[[], object] | None = None
         self.opened = self.last_activity = time.monotonic()
         self.active = 0
         self._next_stream = 1
         self._request_streams: dict[RequestId, int] = {}
         self._inbound: Channel[Inbound] = Channel(INBOUND_BUFFER)
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        return self._state is SessionState.CLOSED
+
+    def _become(self, new: SessionState) -> None:
+        if not self._state.can_become(new):
+            raise InvalidTransition(f"session {self.id}: {self._state.value} -> {new.value}")
+        self._state = new
+
+    def bind_upstream(self, stop: Callable[[], object]) -> None:
+        """The session's upstream runs; ``stop`` ends it (called once, when the session closes)."""
+        self._become(SessionState.RUNNING)
+        self._stop_upstream = stop
 
     # --- the HTTP edge's side -------------------------------------------------------------
 
@@ -209,8 +336,7 @@ class Session:
         """A new stream for the requests of one POST; it completes when all of them are answered."""
         key = self._next_stream
         self._next_stream += 1
-        stream = Stream(key, json_mode=json_mode, pending=request_ids)
-        stream.expecting_writer = not json_mode
+        stream = Stream(key, json_mode=json_mode, pending=request_ids, expecting_writer=not json_mode)
         self.streams[key] = stream
         for request_id in request_ids:
             self._request_streams[request_id] = key
@@ -224,6 +350,13 @@ class Session:
             await self._inbound.send(inbound)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise SessionClosed(self.id) from None
+
+    async def standalone_cursor(self) -> int:
+        """Where a GET without ``Last-Event-ID`` starts reading the standalone stream: the first one
+        also gets what was sent before it connected (from 0), a later one starts live."""
+        if self.streams[STANDALONE].claim():
+            return 0
+        return await self.store.last_seq(self.id, STANDALONE)
 
     async def read(self, stream: Stream, after: int, limit: int = READ_BATCH) -> list[Event]:
         """Events of ``stream`` after the cursor ``after`` (may raise ReplayGap)."""
@@ -253,7 +386,7 @@ class Session:
             # reads nothing more may end the HTTP response.
             stream.pending.discard(out.id)
             if not stream.pending:
-                stream.complete = True
+                stream.finish()
             stream.notify()
             return
         key = self._request_streams.get(out.related_request_id) if out.related_request_id is not None else None
@@ -284,9 +417,7 @@ class Session:
             if waited.cancelled_caught:
                 logger.warning("session %s stream %d: client not draining; closing it", self.id, stream.key)
                 self.observer.slow_consumer_closed()
-                stream.expecting_writer = False
-                if stream.writer is not None:
-                    stream.writer.cancel()
+                stream.cut_off()
                 return
 
     @property
@@ -319,8 +450,7 @@ class Session:
         """The stream a ``Last-Event-ID`` names: live, or (once forgotten) a completed stand-in."""
         stream = self.streams.get(key)
         if stream is None and 0 < key < self._next_stream:
-            stream = Stream(key)
-            stream.complete = True
+            stream = Stream(key, complete=True)
         return stream
 
     def forget_stream(self, stream: Stream) -> None:
@@ -332,10 +462,10 @@ class Session:
         """End the session: stop the upstream, wake every writer so it ends, forget the log."""
         if self.closed:
             return
-        self.closed = True
+        self._become(SessionState.CLOSED)
         self._inbound.close()
-        if self.stop_upstream is not None:
-            self.stop_upstream()
+        if self._stop_upstream is not None:
+            self._stop_upstream()
         for stream in list(self.streams.values()):
             stream.notify()
         with anyio.CancelScope(shield=True):

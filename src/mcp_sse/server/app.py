@@ -92,7 +92,7 @@ class McpApp:
         if end is not None:
             end()
         if self.dashboard is not None:
-            self.dashboard.stopping = True
+            self.dashboard.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -42,8 +42,12 @@ class Dashboard:
         self.registry = registry
         self.metrics = metrics
         self.interval = interval
-        self.stopping = False  # the server is shutting down: live views end instead of holding it up
+        self._stopping = False
         self._template = files("mcp_sse.server").joinpath("dashboard.html").read_text("utf-8")
+
+    def stop(self) -> None:
+        """The server is shutting down: live views end (within one interval) instead of holding it up."""
+        self._stopping = True
 
     def handles(self, path: str) -> bool:
         return path in PAGE_PATHS or path == EVENTS_PATH
@@ -68,7 +72,7 @@ class Dashboard:
             tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
             previous = (time.monotonic(), self.metrics.totals())
             body = encode_retry(int(self.interval * 1000)) + self._stats_event(previous, previous)
-            while not self.stopping:
+            while not self._stopping:
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 await anyio.sleep(self.interval)
                 now = (time.monotonic(), self.metrics.totals())

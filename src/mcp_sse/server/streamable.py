@@ -234,8 +234,7 @@ class Streamable:
         else:
             stream = session.streams[STANDALONE]
             # The first GET also gets what was sent before it connected; a later one starts live.
-            cursor = 0 if not session.standalone_opened else await session.store.last_seq(session.id, STANDALONE)
-            session.standalone_opened = True
+            cursor = await session.standalone_cursor()
             if eras.sends_priming(version):
                 preamble = priming_event(STANDALONE, cursor, self.config.retry_ms)
         try:
