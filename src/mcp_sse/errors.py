@@ -49,11 +49,13 @@ class InvalidRequest(Rejection):
 
 
 class MissingSession(Rejection):
-    """A non-initialize request without ``Mcp-Session-Id`` (SPEC item 51)."""
+    """A non-initialize request without ``Mcp-Session-Id`` (MCP 2025-11-25, Transports, "Session
+    Management": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management)."""
 
 
 class SessionNotFound(Rejection):
-    """Unknown or ended session: 404 tells the client to initialize again (SPEC items 52-53)."""
+    """Unknown or ended session: 404 tells the client to initialize again (MCP 2025-11-25,
+    Transports, "Session Management": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management)."""
 
     status = 404
 
@@ -71,13 +73,15 @@ class Unauthorized(Rejection):
 
 
 class Forbidden(Rejection):
-    """An ``Origin`` that is present and not allowed (SPEC items 27, 57-58)."""
+    """An ``Origin`` that is present and not allowed (MCP 2025-11-25, Transports, "Security Warning":
+    https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning)."""
 
     status = 403
 
 
 class MisdirectedHost(Rejection):
-    """A ``Host`` that this server does not answer for (DNS rebinding, SPEC item 60)."""
+    """A ``Host`` that this server does not answer for (DNS rebinding: the official conformance
+    suite's ``dns-rebinding-protection`` scenario expects a 4xx)."""
 
     status = 421
 

@@ -1,11 +1,13 @@
-"""Routing: every outbound message lands on exactly one stream, the right one (SPEC items 20-24)."""
+"""Routing: every outbound message lands on exactly one stream, the right one (MCP 2025-11-25,
+Transports, "Sending Messages to the Server" to "Multiple Connections":
+https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#sending-messages-to-the-server)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.session import STANDALONE, Outbound, Session, SessionKind
 from mcp_sse.wire.jsonrpc import Kind
 
@@ -96,7 +98,9 @@ async def test_closed_session_refuses_messages() -> None:
 
 
 async def test_server_side_close_only_for_clients_that_poll() -> None:
-    """Older clients would take a closed POST stream as the end of the request (SPEC items 21, 47)."""
+    """Older clients would take a closed POST stream as the end of the request: only 2025-11-25 lets a
+    server close the connection early, for polling (MCP 2025-11-25, Transports, "Sending Messages to
+    the Server": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#sending-messages-to-the-server)."""
     import anyio
 
     for version, closes in [("2025-11-25", True), ("2025-06-18", False), ("2025-03-26", False)]:

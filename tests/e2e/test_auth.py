@@ -1,6 +1,7 @@
 """The optional bearer token (``auth_token``): 401 with ``WWW-Authenticate`` and a JSON-RPC error
 without it; the SDK's clients and ours through with it, on both transports; CORS preflights and
-``/healthz`` open (SPEC item 61: keeping other local processes and other hosts out)."""
+``/healthz`` open: what keeps other local processes and other hosts out (MCP Security Best Practices,
+"Local MCP Server Compromise": https://modelcontextprotocol.io/docs/tutorials/security/security_best_practices#local-mcp-server-compromise)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Every header and error rule of the stateless 2026-07-28 era (SPEC items 80-85), one row each,
-checked on the wire at our endpoint: the HTTP status and the JSON-RPC error code."""
+"""Every header and error rule of the stateless 2026-07-28 era, one row each, checked on the wire at
+our endpoint: the HTTP status and the JSON-RPC error code (MCP 2026-07-28, Streamable HTTP:
+https://modelcontextprotocol.io/specification/2026-07-28/basic/transports/streamable-http). Each row
+names its item of docs/spec-coverage.md (items 80-85, "Stateless Streamable HTTP")."""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ def call(name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 OK = (200, None)
-# (what the row checks, SPEC item, body, headers beyond Accept/Content-Type, expected (status, code))
+# (what the row checks, docs/spec-coverage.md item, body, headers beyond Accept/Content-Type, expected (status, code))
 ROWS: list[tuple[str, int, dict[str, Any], dict[str, str], tuple[int, int | None]]] = [
     ("a well-formed request", 80, body("tools/list"), {"Mcp-Method": "tools/list"}, OK),
     (
@@ -206,12 +208,12 @@ def test_header_rule(
     sent.update(headers)
     response = httpx2.post(url, json=payload, headers=sent)
     status, code = expected
-    assert response.status_code == status, f"SPEC item {item}: {response.text}"
+    assert response.status_code == status, f"docs/spec-coverage.md item {item}: {response.text}"
     answer = response.json()
     if code is None:
         assert "result" in answer, answer
         return
-    assert answer["error"]["code"] == code, f"SPEC item {item}: {answer}"
+    assert answer["error"]["code"] == code, f"docs/spec-coverage.md item {item}: {answer}"
     assert answer["error"]["message"], "every rejection says what was wrong"
     assert "mcp-session-id" not in response.headers, "the stateless era never creates a session"
     if code == -32022:

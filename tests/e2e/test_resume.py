@@ -86,7 +86,8 @@ async def test_resume_from_priming_event_replays_whole_stream(mcp_url: str) -> N
 
 
 async def test_replay_never_crosses_streams(mcp_url: str) -> None:
-    """Resuming one POST stream must not replay another POST's events (SPEC item 40)."""
+    """Resuming one POST stream must not replay another POST's events (MCP 2025-11-25, Transports,
+    "Resumability and Redelivery": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#resumability-and-redelivery)."""
     async with httpx2.AsyncClient(timeout=30) as http:
         session_id = await initialize(http, mcp_url)
         headers = session_headers(session_id)

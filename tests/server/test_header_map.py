@@ -16,7 +16,7 @@ def test_repeated_headers_are_joined_and_names_lower_cased() -> None:
 
 
 def test_the_same_header_on_two_requests_is_one_string_not_two() -> None:
-    """What every held stream keeps: its header map (W3, memory per idle stream)."""
+    """What every held stream keeps: its header map (docs/benchmarks.md, W3: memory per idle stream)."""
     first = header_map(scope_with((b"host", b"127.0.0.1:" + b"8000")))
     second = header_map(scope_with((b"host", b"127.0.0.1:" + b"8000")))
     (name_1, value_1), (name_2, value_2) = next(iter(first.items())), next(iter(second.items()))

@@ -24,7 +24,7 @@ class Channel(Generic[T]):
     def __init__(self, limit: int) -> None:
         self._limit = limit
         # Lists, not deques: at most ``limit`` items and a waiter or two, and a deque's first block
-        # alone is 600 bytes, three per session (W3, memory per idle stream).
+        # alone is 600 bytes, three per session (docs/benchmarks.md, W3: memory per idle stream).
         self._items: list[T] = []
         self._getters: list[asyncio.Future[None]] = []
         self._putters: list[asyncio.Future[None]] = []
@@ -66,7 +66,7 @@ class Wakeup:
     """``asyncio.Event`` without its deque: a set-once flag and a list of waiters made on demand.
 
     One is made per wait on a stream; an idle stream holds one for as long as it waits, and an
-    ``asyncio.Event`` costs 760 bytes there (W3, memory per idle stream).
+    ``asyncio.Event`` costs 760 bytes there (docs/benchmarks.md, W3: memory per idle stream).
     """
 
     __slots__ = ("_set", "_waiters")

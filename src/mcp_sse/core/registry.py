@@ -36,7 +36,8 @@ class SessionLimitReached(Exception):
 
 
 def new_session_id() -> str:
-    """192 random bits as URL-safe base64: visible ASCII only (SPEC item 49)."""
+    """192 random bits as URL-safe base64: visible ASCII only (MCP 2025-11-25, Transports, "Session
+    Management": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management)."""
     return secrets.token_urlsafe(24)
 
 

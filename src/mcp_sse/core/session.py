@@ -1,12 +1,15 @@
 """A session and its streams: where every outbound message is routed, and the cursors that read them.
 
-Routing rules (SPEC items 20, 23, 24): a response goes to the stream of its request; a notification
-or request related to a pending request goes to that request's stream; everything else goes to the
-standalone stream (key 0). A message is appended to exactly one stream, never two.
+Routing rules (MCP 2025-11-25, Transports, "Sending Messages to the Server", "Listening for Messages
+from the Server" and "Multiple Connections": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#sending-messages-to-the-server):
+a response goes to the stream of its request; a notification or request related to a pending request
+goes to that request's stream; everything else goes to the standalone stream (key 0). A message is
+appended to exactly one stream, never two.
 
 Each stream has at most one attached writer (an HTTP response). A new writer takes over and the
 old one is cancelled, so a stale connection that a proxy dropped silently never locks a client out
-(PEERS pain point 5). This module must never know about HTTP.
+(servers that refuse a second GET stream with 409 Conflict while they still hold the dead one leave
+such a client without a stream for good). This module must never know about HTTP.
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ class Stream:
         self.sent = 0  # the last one a connection has written out
         # Made only when someone waits, and dropped once set: most notifications find nobody
         # waiting, and an idle stream should not carry two events (docs/benchmarks.md, W3).
-        # Plain asyncio wake-ups: anyio's events cost a backend lookup each, on every call (W2).
+        # Plain asyncio wake-ups: anyio's events cost a backend lookup each, on every call
+        # (docs/benchmarks.md, W2).
         self._changed: Wakeup | None = None
         self._advanced: Wakeup | None = None
 

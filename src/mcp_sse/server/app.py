@@ -15,7 +15,8 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
 from mcp_sse.config import ServerConfig
-from mcp_sse.core.events import EventStore, MemoryEventStore
+from mcp_sse.core.events import EventStore
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
@@ -202,8 +203,9 @@ class McpApp:
         path: str,
         method: str,
     ) -> Awaitable[None]:
-        """A stateless-only server (SPEC item 91): every POST is a 2026-07-28 request, session headers
-        mean nothing, and the session era's GET, DELETE and HTTP+SSE answer 405."""
+        """A stateless-only server (MCP 2026-07-28, Versioning: https://modelcontextprotocol.io/specification/2026-07-28/basic/versioning):
+        every POST is a 2026-07-28 request, session headers mean nothing, and the session era's GET,
+        DELETE and HTTP+SSE answer 405."""
         if method == "OPTIONS":
             return self._preflight(send, headers, "POST, OPTIONS")
         if method != "POST" or path not in self._mcp_paths:

@@ -37,7 +37,7 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 # Header names, and most values (Host, Accept, Content-Type, the protocol version), are the same on
 # every request: decoded once and shared, they are not copied into each held stream's header map
-# (W3, memory per idle stream in docs/benchmarks.md). Bounded: only short texts are kept, and a
+# (docs/benchmarks.md, W3: memory per idle stream). Bounded: only short texts are kept, and a
 # client sending endless distinct headers only empties the cache.
 _NAMES: dict[bytes, str] = {}
 _VALUES: dict[bytes, str] = {}

@@ -2,7 +2,8 @@
 
 The GET stream is the session: its first event names the POST endpoint, every server message
 follows as a ``message`` event, and the session ends when the stream does (that era has no
-resumption, SPEC item 9). POSTs are answered 202; their replies travel on the stream.
+resumption: MCP 2024-11-05, Transports, "HTTP with SSE": https://modelcontextprotocol.io/specification/2024-11-05/basic/transports#http-with-sse).
+POSTs are answered 202; their replies travel on the stream.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Transport metrics in Prometheus format (``/metrics``): what no peer exports (PEERS opening 6).
+"""Transport metrics in Prometheus format (``/metrics``): open sessions and streams, replays, replay
+misses, takeovers, slow consumers, rejections; what no other MCP transport exports.
 
 One registry per app, so several apps in one process (tests, mounts) never collide.
 """

@@ -3,9 +3,12 @@ any routing.
 
 Default: when a request arrives on a loopback address, only loopback Host names are answered and
 an Origin that is present must be local; elsewhere an Origin must be same-origin or allow-listed.
-Either way a browser page from another site never reaches a session (SPEC items 27, 57-60). With
+Either way a browser page from another site never reaches a session (MCP 2025-11-25, Transports,
+"Security Warning": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning; the Host
+check is what the official conformance suite's ``dns-rebinding-protection`` scenario tests). With
 ``auth_token`` set, every request but a CORS preflight and ``/healthz`` must also carry it as
-``Authorization: Bearer``: what keeps other local processes and other hosts out (SPEC item 61).
+``Authorization: Bearer``: what keeps other local processes and other hosts out (MCP Security Best
+Practices, "Local MCP Server Compromise": https://modelcontextprotocol.io/docs/tutorials/security/security_best_practices#local-mcp-server-compromise).
 """
 
 from __future__ import annotations

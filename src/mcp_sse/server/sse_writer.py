@@ -44,7 +44,9 @@ EventEncoder = Callable[[Event], bytes]
 
 
 def streamable_encoder(event: Event) -> bytes:
-    """Streamable HTTP: the id names the stream and the position in it (SPEC items 37-38).
+    """Streamable HTTP: the id names the stream and the position in it, unique within the session
+    (MCP 2025-11-25, Transports, "Resumability and Redelivery":
+    https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#resumability-and-redelivery).
 
     What ``encode_json_event(payload, b"<stream>-<seq>", b"message")`` writes, in one formatting
     step: both numbers are ints, so the id needs no check, and this runs once per event sent.
@@ -53,8 +55,10 @@ def streamable_encoder(event: Event) -> bytes:
 
 
 def priming_event(stream: int, seq: int, retry_ms: int) -> bytes:
-    """The event that opens a resumable stream (SPEC items 39-40): its id, the reconnection delay,
-    empty data. What ``encode_event("", id=..., retry=...)`` writes, in one step, once per stream."""
+    """The event that opens a resumable stream: its id, the reconnection delay, empty data (MCP
+    2025-11-25, Transports, "Resumability and Redelivery":
+    https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#resumability-and-redelivery).
+    What ``encode_event("", id=..., retry=...)`` writes, in one step, once per stream."""
     return b"id: %d-%d\nretry: %d\ndata: \n\n" % (stream, seq, retry_ms)
 
 

@@ -50,7 +50,8 @@ class Streamable:
 
     async def post_stateless(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
         """Modern-only mode: every POST goes to the stateless path, session-era headers stripped;
-        an ``initialize`` is told which versions this server speaks (SPEC item 91)."""
+        an ``initialize`` is told which versions this server speaks (MCP 2026-07-28, Versioning:
+        https://modelcontextprotocol.io/specification/2026-07-28/basic/versioning)."""
         body = await read_body(receive, headers, self.config.max_body_bytes)
         try:
             message = jsonrpc.parse_body(body).messages[0]

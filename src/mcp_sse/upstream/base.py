@@ -39,5 +39,7 @@ class ModernUpstream(Upstream, Protocol):
 
     def end_subscriptions(self) -> None:
         """End every open ``subscriptions/listen`` stream gracefully: each sends its completion
-        result, so clients know the end was deliberate (SPEC item 86). Called when shutting down."""
+        result, so clients know the end was deliberate (MCP 2026-07-28, Subscriptions:
+        https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions).
+        Called when shutting down."""
         ...

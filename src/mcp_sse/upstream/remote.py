@@ -2,7 +2,8 @@
 
 Each downstream session gets its own upstream session, opened by its initialize and kept for its
 life, so the proxy adds what the upstream lacks (resumable streams, both transports for old clients,
-Host/Origin checks) without a new backend session per call (PEERS pain point 14).
+Host/Origin checks) without a new backend session per call (what makes other proxies slow, and
+lose whatever state the upstream keeps per session).
 """
 
 from __future__ import annotations

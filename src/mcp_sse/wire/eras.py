@@ -1,6 +1,7 @@
 """Protocol eras: which versions we serve and what each one allows on the wire.
 
-Versions are compared by membership in explicit sets, never by string order (SPEC item 47).
+Versions are compared by membership in explicit sets, never by string order: a version string we
+do not know is not "newer", and dates that sort later say nothing about what a peer understands.
 Pure data and functions; no I/O.
 """
 
@@ -22,7 +23,8 @@ MODERN_VERSIONS: Final = ("2026-07-28",)
 """The stateless era's versions: served only where the upstream has a modern path."""
 
 DEFAULT_VERSION_WHEN_ABSENT: Final = V2025_03
-"""A request with no ``MCP-Protocol-Version`` and no negotiated version is 2025-03-26 (SPEC item 26)."""
+"""A request with no ``MCP-Protocol-Version`` and no negotiated version is 2025-03-26 (MCP 2025-11-25,
+Transports, "Protocol Version Header": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#protocol-version-header)."""
 
 _BATCH_VERSIONS: Final = frozenset({V2025_03})
 _POLLING_VERSIONS: Final = frozenset({V2025_11})
@@ -37,12 +39,15 @@ def is_modern(version: str) -> bool:
 
 
 def allows_batch(version: str) -> bool:
-    """JSON-RPC arrays exist only in 2025-03-26 (SPEC item 17)."""
+    """JSON-RPC arrays exist only in 2025-03-26 (MCP 2025-03-26, Transports, "Sending Messages to the
+    Server": https://modelcontextprotocol.io/specification/2025-03-26/basic/transports#sending-messages-to-the-server;
+    2025-06-18 removed them)."""
     return version in _BATCH_VERSIONS
 
 
 def sends_priming(version: str) -> bool:
-    """Priming events, ``retry`` and server-side close only for clients that understand them (item 47)."""
+    """Priming events, ``retry`` and server-side close only for clients that negotiated 2025-11-25:
+    older SDK clients fail on an event with empty data, so every SDK's server sends them only then."""
     return version in _POLLING_VERSIONS
 
 
@@ -55,7 +60,8 @@ def negotiate(requested: object) -> str:
 
 def effective_version(header: str | None, negotiated: str | None) -> str:
     """The version whose rules a request follows: the session's negotiated one, else the header's,
-    else 2025-03-26 (SPEC item 26).
+    else 2025-03-26 (MCP 2025-11-25, Transports, "Protocol Version Header":
+    https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#protocol-version-header).
 
     The negotiated version wins over the header because what it protects is the client's parser:
     a client that negotiated 2025-11-25 understands priming events whatever its header says (the
