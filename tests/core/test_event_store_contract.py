@@ -17,7 +17,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from mcp_sse.core.events import EventStore, MemoryEventStore, ReplayGap
+from mcp_sse.core.events import EventStore, ReplayGap
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_sse.core.events import MemoryEventStore, ReplayGap
+from mcp_sse.core.events import ReplayGap
+from mcp_sse.core.memory_store import MemoryEventStore
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.session import (
     STANDALONE,
     InvalidTransition,

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.cli.main import main
-from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.sqlite_store import SQLiteEventStore
 from tests.servers import build_test_server
 

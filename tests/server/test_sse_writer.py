@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_sse.core.events import MemoryEventStore
+from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.session import Outbound, Session, SessionKind, Stream
 from mcp_sse.server.sse_writer import streamable_encoder, write_stream
 from mcp_sse.wire.jsonrpc import Kind

@@ -8,7 +8,7 @@ This module must never know about HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -59,100 +59,3 @@ class EventStore(Protocol):
     async def drop_session(self, session_id: str) -> None:
         """Forget everything about a session (it ended)."""
         ...
-
-
-@dataclass(slots=True)
-class _StreamLog:
-    events: list[bytes] = field(default_factory=list)
-    head: int = 0  # index of the oldest kept event in ``events``
-    first_seq: int = 1  # seq of events[head]
-
-    @property
-    def next_seq(self) -> int:
-        return self.first_seq + len(self.events) - self.head
-
-
-@dataclass(slots=True)
-class _SessionLog:
-    streams: dict[int, _StreamLog] = field(default_factory=dict)
-    # (stream, size) oldest first from ``order_head``: a list, not a deque, whose first block alone
-    # is 760 bytes for a session that has logged one answer (W3 in docs/benchmarks.md).
-    order: list[tuple[int, int]] = field(default_factory=list)
-    order_head: int = 0
-    count: int = 0
-    size: int = 0
-
-
-class MemoryEventStore:
-    """A bounded in-process log per session; when full, the session's oldest events go first.
-
-    Policy when the bound is exceeded: the oldest events of the session (across all its streams) are
-    evicted. A client that later resumes from before them gets ``ReplayGap``, which the edge turns
-    into 410 Gone with a JSON-RPC error, never a silent gap.
-    """
-
-    def __init__(self, max_events_per_session: int = 10_000, max_bytes_per_session: int = 16 * 1024 * 1024) -> None:
-        self.max_events = max_events_per_session
-        self.max_bytes = max_bytes_per_session
-        self._sessions: dict[str, _SessionLog] = {}
-
-    async def append(self, session_id: str, stream: int, payload: bytes) -> int:
-        return self.append_now(session_id, stream, payload)
-
-    def append_now(self, session_id: str, stream: int, payload: bytes) -> int:
-        log = self._sessions.get(session_id)
-        if log is None:
-            log = self._sessions[session_id] = _SessionLog()
-        slog = log.streams.get(stream)
-        if slog is None:
-            slog = log.streams[stream] = _StreamLog()
-        seq = slog.next_seq
-        payload = right_sized(payload)
-        slog.events.append(payload)
-        size = len(payload)
-        log.order.append((stream, size))
-        log.count += 1
-        log.size += size
-        while log.count > self.max_events or (log.size > self.max_bytes and log.count > 1):
-            self._evict_oldest(log)
-        return seq
-
-    @staticmethod
-    def _evict_oldest(log: _SessionLog) -> None:
-        stream, size = log.order[log.order_head]
-        log.order_head += 1
-        if log.order_head > 256 and log.order_head * 2 > len(log.order):
-            del log.order[: log.order_head]
-            log.order_head = 0
-        slog = log.streams[stream]
-        slog.events[slog.head] = b""
-        slog.head += 1
-        slog.first_seq += 1
-        log.count -= 1
-        log.size -= size
-        if slog.head > 256 and slog.head * 2 > len(slog.events):
-            del slog.events[: slog.head]
-            slog.head = 0
-
-    async def read_after(self, session_id: str, stream: int, after: int, limit: int = 1024) -> list[Event]:
-        return self.read_after_now(session_id, stream, after, limit)
-
-    def read_after_now(self, session_id: str, stream: int, after: int, limit: int = 1024) -> list[Event]:
-        log = self._sessions.get(session_id)
-        slog = log.streams.get(stream) if log is not None else None
-        if slog is None:
-            return []
-        if after + 1 < slog.first_seq:
-            raise ReplayGap(stream, after, slog.first_seq)
-        start = slog.head + (after + 1 - slog.first_seq)
-        end = min(len(slog.events), start + limit)
-        first = after + 1
-        return [Event(stream, first + i, slog.events[start + i]) for i in range(max(0, end - start))]
-
-    async def last_seq(self, session_id: str, stream: int) -> int:
-        log = self._sessions.get(session_id)
-        slog = log.streams.get(stream) if log is not None else None
-        return 0 if slog is None else slog.next_seq - 1
-
-    async def drop_session(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)

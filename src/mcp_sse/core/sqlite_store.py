@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -40,6 +40,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
+from mcp_sse.core.event_index import Bounds, SessionIndex, StreamIndex
 from mcp_sse.core.events import Event, ReplayGap, right_sized
 
 logger = logging.getLogger(__name__)
@@ -79,21 +80,29 @@ class EventStoreInUse(RuntimeError):
     """Another store (in this process or another) has the file open."""
 
 
-@dataclass(slots=True)
-class _Stream:
-    next_seq: int = 1
-    first_seq: int = 1  # the oldest kept event; == next_seq when none is kept
-    committed: int = 0  # every seq up to this one is on disk (unless evicted)
-    tail: deque[Event] = field(default_factory=deque)  # a contiguous suffix, every uncommitted event in it
-    tail_bytes: int = 0
+class _Stream(StreamIndex):
+    """A stream's numbering, what of it is on disk, and the tail of recent events kept in memory."""
+
+    __slots__ = ("committed", "tail", "tail_bytes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.committed = 0  # every seq up to this one is on disk (unless evicted)
+        self.tail: deque[Event] = deque()  # a contiguous suffix, every uncommitted event in it
+        self.tail_bytes = 0
 
 
-@dataclass(slots=True)
-class _Session:
-    streams: dict[int, _Stream] = field(default_factory=dict)
-    order: deque[tuple[int, int, float]] = field(default_factory=deque)  # (stream, size, ts), oldest first
-    count: int = 0
-    size: int = 0
+class _Session(SessionIndex):
+    __slots__ = ()
+
+    def new_stream(self) -> _Stream:
+        return _Stream()
+
+    def evicted(self, stream: StreamIndex) -> None:
+        assert isinstance(stream, _Stream)
+        tail = stream.tail
+        while tail and tail[0].seq < stream.first_seq:
+            stream.tail_bytes -= len(tail.popleft().payload)
 
 
 @dataclass(slots=True)
@@ -171,6 +180,7 @@ class SQLiteEventStore:
         self.path = Path(path)
         self.max_events = max_events_per_session
         self.max_bytes = max_bytes_per_session
+        self.bounds = Bounds(max_events_per_session, max_bytes_per_session)
         self.max_age = max_age_seconds
         default_interval = min(60.0, max_age_seconds / 4) if max_age_seconds is not None else 60.0
         self.purge_interval = purge_interval if purge_interval is not None else default_interval
@@ -284,25 +294,20 @@ class SQLiteEventStore:
                 continue
             break
         # From here on nothing awaits: the numbering and the hand-off are atomic on the loop.
-        slog = log.streams.get(stream)
-        if slog is None:
-            slog = log.streams[stream] = _Stream()
-        seq = slog.next_seq
-        slog.next_seq = seq + 1
-        event = Event(stream, seq, right_sized(payload))
         size = len(payload)
         ts = self._now()
+        seq = log.append(stream, size, ts)
+        slog = log.streams[stream]
+        assert isinstance(slog, _Stream)
+        event = Event(stream, seq, right_sized(payload))
         slog.tail.append(event)
         slog.tail_bytes += size
-        log.order.append((stream, size, ts))
-        log.count += 1
-        log.size += size
         self._ops.append(_Insert(session_id, event, ts, slog))
         self._enqueued += 1
         self._pending_events += 1
         self._pending_bytes += size
-        while log.count > self.max_events or (log.size > self.max_bytes and log.count > 1):
-            self._evict_oldest(session_id, log, record=True)
+        while log.over(self.bounds):
+            self._evict_oldest(session_id, log)
         self._work.set()
         return seq
 
@@ -312,17 +317,19 @@ class SQLiteEventStore:
             self._check_running()
             log = self._sessions.get(session_id)
             if log is not None:
-                return log, log.streams.get(stream)
+                slog = log.streams.get(stream)
+                assert slog is None or isinstance(slog, _Stream)
+                return log, slog
             await self._load(session_id)
 
     async def read_after(self, session_id: str, stream: int, after: int, limit: int = 1024) -> list[Event]:
         while True:
-            log, slog = await self._find(session_id, stream)
+            log, _ = await self._find(session_id, stream)
+            slog = log.replay_from(stream, after)
             if slog is None:
                 return []
+            assert isinstance(slog, _Stream)
             first = after + 1
-            if first < slog.first_seq:
-                raise ReplayGap(stream, after, slog.first_seq)
             if first >= slog.next_seq or limit <= 0:
                 return []
             tail = slog.tail
@@ -356,7 +363,7 @@ class SQLiteEventStore:
 
     async def last_seq(self, session_id: str, stream: int) -> int:
         _, slog = await self._find(session_id, stream)
-        return 0 if slog is None else slog.next_seq - 1
+        return 0 if slog is None else slog.last_seq
 
     async def drop_session(self, session_id: str) -> None:
         loading = self._loading.get(session_id)
@@ -378,18 +385,11 @@ class SQLiteEventStore:
         self._last_ts = ts
         return ts
 
-    def _evict_oldest(self, session_id: str, log: _Session, *, record: bool) -> None:
-        stream, size, _ = log.order.popleft()
-        slog = log.streams[stream]
-        slog.first_seq += 1
-        tail = slog.tail
-        while tail and tail[0].seq < slog.first_seq:
-            slog.tail_bytes -= len(tail.popleft().payload)
-        log.count -= 1
-        log.size -= size
-        if record:
-            self._evicts[(session_id, stream)] = slog.first_seq
-            self._enqueued += 1
+    def _evict_oldest(self, session_id: str, log: _Session) -> None:
+        """Evict a session's oldest event, and have the writer delete its row."""
+        stream, slog = log.evict_oldest()
+        self._evicts[(session_id, stream)] = slog.first_seq
+        self._enqueued += 1
 
     def _enqueue_ordered(self, op: _Drop | _Purge) -> None:
         """Queue an operation that must see every earlier one done (so evictions go first)."""
@@ -403,8 +403,7 @@ class SQLiteEventStore:
     def _expire(self, cutoff: float) -> None:
         """Evict, in memory, every kept event older than ``cutoff`` (the file purges its rows)."""
         for log in self._sessions.values():
-            while log.order and log.order[0][2] < cutoff:
-                self._evict_oldest("", log, record=False)
+            log.expire(cutoff)
 
     async def _load(self, session_id: str) -> None:
         """Bring a session this process has not seen into memory from the file (once, off the loop)."""
@@ -420,8 +419,8 @@ class SQLiteEventStore:
                 rows = await self._read(_load_rows, session_id, self._purge_cutoff)
             if session_id not in self._sessions:
                 log = self._sessions[session_id] = _build_session(rows)
-                while log.count > self.max_events or (log.size > self.max_bytes and log.count > 1):
-                    self._evict_oldest(session_id, log, record=True)  # the bounds may have shrunk
+                while log.over(self.bounds):
+                    self._evict_oldest(session_id, log)  # the bounds may have shrunk
                 self._work.set()
         finally:
             del self._loading[session_id]
@@ -631,22 +630,10 @@ def _load_rows(conn: sqlite3.Connection, session_id: str, cutoff: float) -> list
 def _build_session(rows: list[tuple[int, int, int | None, float]]) -> _Session:
     """The in-memory index of a session from its rows in insertion order (tombstones have no size)."""
     log = _Session()
-    kept: dict[int, int] = {}  # stream -> its oldest kept seq
-    for stream, seq, size, ts in rows:
-        slog = log.streams.get(stream)
-        if slog is None:
-            slog = log.streams[stream] = _Stream()
-        slog.next_seq = max(slog.next_seq, seq + 1)
-        if size is None:
-            slog.first_seq = max(slog.first_seq, seq + 1)
-            continue
-        kept.setdefault(stream, seq)
-        log.order.append((stream, size, ts))
-        log.count += 1
-        log.size += size
-    for stream, slog in log.streams.items():
-        slog.first_seq = kept.get(stream, slog.next_seq)
-        slog.committed = slog.next_seq - 1
+    log.load(rows)
+    for slog in log.streams.values():
+        assert isinstance(slog, _Stream)
+        slog.committed = slog.last_seq
     return log
 
 
