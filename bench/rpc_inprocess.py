@@ -117,7 +117,7 @@ def child(target: str, calls: int, sessions: int, repeats: int) -> None:
     logging.disable(logging.INFO)  # one line per session opened would be measured too
     try:
         import uvloop
-    except ImportError:  # without the "fast" extra, as the served targets then run
+    except ImportError:  # where uvloop has no wheel, as the served targets then run
         print(json.dumps(asyncio.run(measure_target(target, calls, sessions, repeats))))
     else:
         print(json.dumps(uvloop.run(measure_target(target, calls, sessions, repeats))))

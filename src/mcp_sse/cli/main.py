@@ -13,7 +13,7 @@ import click
 
 from mcp_sse.cli.config_options import config_from, config_options
 from mcp_sse.cli.loader import LoadError, load_target
-from mcp_sse.cli.runner import serve, url_for
+from mcp_sse.cli.runner import implementations, serve, url_for
 
 
 @click.group()
@@ -41,7 +41,8 @@ def _announce(path: str, title: str, extra: Any = None, dashboard: bool = False,
     def on_ready(sock: socket.socket) -> None:
         url = url_for(sock, path)
         base = url.rsplit(path, 1)[0]
-        click.echo(f"{title} listening")
+        loop, parser = implementations()
+        click.echo(f"{title} listening ({loop} event loop, {parser} parser)")
         click.echo(f"  Streamable HTTP: {url}")
         click.echo(f"  HTTP+SSE:        {base}/sse")
         if dashboard:

@@ -41,6 +41,7 @@ def serve(
     log_config: Any = None,
 ) -> None:
     """Serve until interrupted; ``on_ready`` runs once the server accepts connections."""
+    loop, parser = implementations()
     sock = bind_socket(host, port)
     config = uvicorn.Config(
         app,
@@ -49,7 +50,7 @@ def serve(
         log_config=log_config,  # None: uvicorn's loggers go through ours (one format for everything)
         timeout_graceful_shutdown=3,
         loop="auto",
-        http="auto",
+        http=parser,
     )
     server = uvicorn.Server(config)
 
@@ -84,13 +85,22 @@ def serve(
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
     try:
         # uvicorn's loop="auto" only applies when uvicorn makes the loop; here anyio does, so ask
-        # it for uvloop when installed (the "fast" extra).
-        anyio.run(main, backend_options={"use_uvloop": _has_uvloop()})
+        # it for uvloop when installed.
+        anyio.run(main, backend_options={"use_uvloop": loop == "uvloop"})
     finally:
         signal.signal(signal.SIGTERM, previous)
     if terminated:
         sys.exit(128 + terminated[0])
 
 
-def _has_uvloop() -> bool:
-    return importlib.util.find_spec("uvloop") is not None
+def implementations() -> tuple[str, str]:
+    """The event loop and the HTTP parser ``serve`` runs on: uvloop and httptools where they are
+    installed (a default dependency wherever they have wheels), else the standard library's loop and
+    uvicorn's pure-Python h11."""
+    loop = "uvloop" if _installed("uvloop") else "asyncio"
+    parser = "httptools" if _installed("httptools") else "h11"
+    return loop, parser
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
