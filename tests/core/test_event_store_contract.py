@@ -432,7 +432,7 @@ async def test_a_batch_that_cannot_be_written_is_given_up_loudly_and_never_becom
                 await store.append("s", 0, b"lost %d" % i)
             await store.flush()  # returns once the batch is given up (after the 5 s busy timeout)
             other.execute("ROLLBACK")
-        assert "gave up on a batch; 3 events are not in the file" in caplog.text
+        assert "gave up on a batch; 3 events are not stored" in caplog.text
         for i in range(5):
             await store.append("s", 0, b"after %d" % i)  # the writer goes on
         await store.flush()
