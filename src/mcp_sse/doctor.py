@@ -19,11 +19,15 @@ import httpx2
 import orjson
 
 from mcp_sse.addresses import is_loopback_address
+from mcp_sse.wire import eras
+from mcp_sse.wire.headers import ACCEPT_BOTH, LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
 from mcp_sse.wire.sse import ServerSentEvent, SSEDecoder
 
 Status = Literal["OK", "INFO", "WARN", "FAIL"]
-POST_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-VERSION = "2025-11-25"
+POST_HEADERS = {"accept": ACCEPT_BOTH, "content-type": "application/json"}
+VERSION = eras.V2025_11
+"""The version the session-era checks speak: the one with priming events and resumable POST streams."""
+MODERN = eras.MODERN_VERSIONS[0]
 
 
 @dataclass
@@ -90,9 +94,9 @@ class Doctor:
             self.report.add(name, "WARN", f"the probe failed on the network: {exc!r}", "check proxies and timeouts")
 
     def _session_headers(self, **extra: str) -> dict[str, str]:
-        headers = {**POST_HEADERS, "mcp-protocol-version": VERSION, **extra}
+        headers = {**POST_HEADERS, PROTOCOL_VERSION: VERSION, **extra}
         if self.session_id:
-            headers["mcp-session-id"] = self.session_id
+            headers[SESSION_ID] = self.session_id
         return headers
 
     @asynccontextmanager
@@ -125,7 +129,7 @@ class Doctor:
                         "streamable-http", "INFO", f"POST initialize answered {status}: no Streamable HTTP here"
                     )
                     return False
-                self.session_id = r.headers.get("mcp-session-id")
+                self.session_id = r.headers.get(SESSION_ID)
                 kind = r.headers.get("content-type", "")
                 if kind.startswith("text/event-stream"):
                     events = await self._first_events(r, 3, self.stream_wait)
@@ -160,8 +164,8 @@ class Doctor:
             )
         else:
             self.report.add("redirects", "OK", f"{parts.path} and {other_path} are both answered without a redirect")
-        if sid := response.headers.get("mcp-session-id"):
-            await self.http.delete(other, headers={"mcp-session-id": sid})
+        if sid := response.headers.get(SESSION_ID):
+            await self.http.delete(other, headers={SESSION_ID: sid})
 
     async def check_priming_and_resume(self) -> None:
         request = {"jsonrpc": "2.0", "id": "doctor-1", "method": "tools/list"}
@@ -181,7 +185,7 @@ class Doctor:
                 "priming",
                 "WARN",
                 "no priming event (id, empty data) at the start of the POST stream",
-                "2025-11-25 servers should prime every POST stream so a dropped connection can resume (SEP-1699)",
+                f"{VERSION} servers should prime every POST stream so a dropped connection can resume (SEP-1699)",
             )
         else:
             self.report.add("priming", "OK", f"POST streams start with a priming event (id {first.id!r})")
@@ -194,9 +198,9 @@ class Doctor:
                 "give events ids from an event store (mcp-sse does this by default)",
             )
             return
-        headers = {"accept": "text/event-stream", "mcp-protocol-version": VERSION, "last-event-id": event_id}
+        headers = {"accept": "text/event-stream", PROTOCOL_VERSION: VERSION, LAST_EVENT_ID: event_id}
         if self.session_id:
-            headers["mcp-session-id"] = self.session_id
+            headers[SESSION_ID] = self.session_id
         async with self._stream("GET", self.url, headers=headers) as r:
             replayed = await self._first_events(r, 3, self.stream_wait) if r.status_code == 200 else []
             status = r.status_code
@@ -208,9 +212,9 @@ class Doctor:
             )
 
     async def check_get_stream(self) -> None:
-        headers = {"accept": "text/event-stream", "mcp-protocol-version": VERSION}
+        headers = {"accept": "text/event-stream", PROTOCOL_VERSION: VERSION}
         if self.session_id:
-            headers["mcp-session-id"] = self.session_id
+            headers[SESSION_ID] = self.session_id
         opened = time.monotonic()
         request = self.http.build_request("GET", self.url, headers=headers)
         try:
@@ -300,10 +304,10 @@ class Doctor:
                 "origin",
                 "FAIL" if local else "WARN",
                 f"a request with Origin: http://evil.example was accepted ({response.status_code})",
-                "validate Origin on every request and answer 403 (DNS rebinding; spec 2025-11-25)",
+                f"validate Origin on every request and answer 403 (DNS rebinding; spec {VERSION})",
             )
-            if sid := response.headers.get("mcp-session-id"):
-                await self.http.delete(self.url, headers={"mcp-session-id": sid})
+            if sid := response.headers.get(SESSION_ID):
+                await self.http.delete(self.url, headers={SESSION_ID: sid})
 
     async def check_host(self) -> None:
         if not is_loopback_address(urlsplit(self.url).hostname):
@@ -328,7 +332,7 @@ class Doctor:
             headers={
                 "origin": origin,
                 "access-control-request-method": "POST",
-                "access-control-request-headers": "content-type, mcp-session-id, mcp-protocol-version, last-event-id",
+                "access-control-request-headers": f"content-type, {SESSION_ID}, {PROTOCOL_VERSION}, {LAST_EVENT_ID}",
             },
         )
         allowed = preflight.headers.get("access-control-allow-headers", "").lower()
@@ -336,17 +340,13 @@ class Doctor:
             self.url, content=orjson.dumps(_initialize(4)), headers={**POST_HEADERS, "origin": origin}
         )
         exposed = response.headers.get("access-control-expose-headers", "").lower()
-        if sid := response.headers.get("mcp-session-id"):
-            await self.http.delete(self.url, headers={"mcp-session-id": sid})
+        if sid := response.headers.get(SESSION_ID):
+            await self.http.delete(self.url, headers={SESSION_ID: sid})
         if not allowed and not exposed:
             self.report.add("cors", "INFO", "no CORS headers: browser clients from other origins cannot connect")
             return
-        missing = [
-            h
-            for h in ("mcp-session-id", "mcp-protocol-version", "last-event-id")
-            if h not in allowed and "*" not in allowed
-        ]
-        if "mcp-session-id" not in exposed:
+        missing = [h for h in (SESSION_ID, PROTOCOL_VERSION, LAST_EVENT_ID) if h not in allowed and "*" not in allowed]
+        if SESSION_ID not in exposed:
             self.report.add(
                 "cors",
                 "WARN",
@@ -359,9 +359,9 @@ class Doctor:
             self.report.add("cors", "OK", "CORS exposes Mcp-Session-Id and allows the MCP request headers")
 
     async def check_idle(self) -> None:
-        headers = {"accept": "text/event-stream", "mcp-protocol-version": VERSION}
+        headers = {"accept": "text/event-stream", PROTOCOL_VERSION: VERSION}
         if self.session_id:
-            headers["mcp-session-id"] = self.session_id
+            headers[SESSION_ID] = self.session_id
         started = time.monotonic()
         ended_early = False
         async with self._stream("GET", self.url, headers=headers) as r:
@@ -382,7 +382,7 @@ class Doctor:
 
     async def close_session(self) -> None:
         if self.session_id:
-            response = await self.http.delete(self.url, headers={"mcp-session-id": self.session_id})
+            response = await self.http.delete(self.url, headers={SESSION_ID: self.session_id})
             if response.status_code not in (200, 202, 204, 405):
                 self.report.add("delete", "WARN", f"DELETE of the session answered {response.status_code}")
 
@@ -396,25 +396,23 @@ class Doctor:
         except httpx2.TransportError:
             events = []
         if events and events[0][1].event == "endpoint":
-            self.report.add("http+sse", "INFO", f"serves 2024-11-05 HTTP+SSE at {sse_url}")
+            self.report.add("http+sse", "INFO", f"serves {eras.LEGACY_SSE} HTTP+SSE at {sse_url}")
         else:
-            self.report.add("http+sse", "INFO", f"no 2024-11-05 HTTP+SSE endpoint at {sse_url}")
+            self.report.add("http+sse", "INFO", f"no {eras.LEGACY_SSE} HTTP+SSE endpoint at {sse_url}")
 
     async def check_modern(self) -> None:
         request = {
             "jsonrpc": "2.0",
             "id": "doctor-discover",
             "method": "server/discover",
-            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN}},
         }
-        headers = {**POST_HEADERS, "mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover"}
+        headers = {**POST_HEADERS, PROTOCOL_VERSION: MODERN, MCP_METHOD: "server/discover"}
         response = await self.http.post(self.url, content=orjson.dumps(request), headers=headers)
         if response.status_code == 200:
-            self.report.add("2026-07-28", "INFO", "serves the stateless 2026-07-28 era")
+            self.report.add(MODERN, "INFO", f"serves the stateless {MODERN} era")
         else:
-            self.report.add(
-                "2026-07-28", "INFO", f"does not serve the stateless 2026-07-28 era ({response.status_code})"
-            )
+            self.report.add(MODERN, "INFO", f"does not serve the stateless {MODERN} era ({response.status_code})")
 
 
 async def diagnose(

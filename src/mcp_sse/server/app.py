@@ -32,6 +32,7 @@ from mcp_sse.server.streamable import Streamable
 from mcp_sse.upstream.base import ModernUpstream, Upstream
 from mcp_sse.upstream.sdk import SDKUpstream
 from mcp_sse.wire import jsonrpc
+from mcp_sse.wire.headers import SESSION_ID
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class McpApp:
                 scope["path"],
                 error.status,
                 error.message,
-                extra=fields(status=error.status, reason=reason, session_id=headers.get("mcp-session-id")),
+                extra=fields(status=error.status, reason=reason, session_id=headers.get(SESSION_ID)),
             )
             self.metrics.rejected(error.status, reason)
             await send_error(send, error, extra)

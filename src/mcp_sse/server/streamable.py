@@ -32,13 +32,13 @@ from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
 from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
+from mcp_sse.wire.headers import LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
 
 logger = logging.getLogger(__name__)
 
-SESSION_HEADER = "mcp-session-id"
-VERSION_HEADER = "mcp-protocol-version"
-LAST_EVENT_ID_HEADER = "last-event-id"
-METHOD_HEADER = "mcp-method"
+_SESSION_ID = SESSION_ID.encode()
+_SESSION_ERA_ONLY = frozenset({_SESSION_ID, LAST_EVENT_ID.encode()})
+"""Headers a modern-only server ignores: it never has a session, nor a stream to resume."""
 
 
 @dataclass(slots=True)
@@ -67,8 +67,7 @@ class Streamable:
                 request_id=message.id,
                 data={"supported": supported, "requested": requested},
             )
-        ignored = {b"mcp-session-id", b"last-event-id"}
-        scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() not in ignored])
+        scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() not in _SESSION_ERA_ONLY])
         await self._post_modern(scope, receive, send, headers, body)
 
     async def _post_modern(
@@ -129,7 +128,7 @@ class Streamable:
                     f"Invalid Request: request id {request.id!r} is already in flight in this session",
                     request_id=request.id,
                 )
-        session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
+        session_headers = [*extra, (_SESSION_ID, session.id.encode())]
         with session.activity():
             if not requests:
                 for message in body.messages:
@@ -218,8 +217,8 @@ class Streamable:
         header_version = self._check_version_header(headers, None)
         session = self._session(headers, None)
         version = eras.effective_version(header_version, session.version)
-        session_headers = [*extra, (b"mcp-session-id", session.id.encode())]
-        last_event_id = headers.get(LAST_EVENT_ID_HEADER)
+        session_headers = [*extra, (_SESSION_ID, session.id.encode())]
+        last_event_id = headers.get(LAST_EVENT_ID)
         preamble = b""
         replay_until = 0
         if last_event_id:
@@ -287,7 +286,7 @@ class Streamable:
     # --- shared checks ------------------------------------------------------------------
 
     def _session(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
-        session_id = headers.get(SESSION_HEADER)
+        session_id = headers.get(SESSION_ID)
         if not session_id:
             raise MissingSession("Bad Request: Mcp-Session-Id header is required", request_id=request_id)
         session = self.registry.get(session_id)
@@ -296,7 +295,7 @@ class Streamable:
         return session
 
     def _check_version_header(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> str | None:
-        version = headers.get(VERSION_HEADER)
+        version = headers.get(PROTOCOL_VERSION)
         if version is None:
             return None
         if not eras.is_supported(version):
@@ -317,12 +316,12 @@ def _names_modern_era(headers: dict[str, str]) -> bool:
     A request that carries ``Mcp-Session-Id`` is session-era traffic whatever its header says, and
     gets the session era's answer to a bad version (400/-32022), not the stateless path's.
     """
-    version = headers.get(VERSION_HEADER)
-    if version is None or SESSION_HEADER in headers:
+    version = headers.get(PROTOCOL_VERSION)
+    if version is None or SESSION_ID in headers:
         return False
     if eras.is_modern(version):
         return True
-    method = headers.get(METHOD_HEADER)
+    method = headers.get(MCP_METHOD)
     return method is not None and method != "initialize" and not eras.is_supported(version)
 
 
