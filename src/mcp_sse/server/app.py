@@ -21,7 +21,17 @@ from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
-from mcp_sse.server.asgi import ASGIMessage, ClientGone, HeaderList, Receive, Scope, Send, header_map, send_error
+from mcp_sse.server.asgi import (
+    JSON_CONTENT_TYPE,
+    ASGIMessage,
+    ClientGone,
+    HeaderList,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    send_error,
+)
 from mcp_sse.server.asgi import send_response as send_plain
 from mcp_sse.server.dashboard import Dashboard
 from mcp_sse.server.legacy_sse import LegacySSE
@@ -145,7 +155,7 @@ class McpApp:
             logger.exception("%s %s failed", scope["method"], scope["path"])
             if not tracking_send.started:
                 body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
-                await send_plain(send, 500, body, extra, b"application/json")
+                await send_plain(send, 500, body, extra, JSON_CONTENT_TYPE)
 
     def _route(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
@@ -184,7 +194,7 @@ class McpApp:
         elif self.dashboard is not None and self.dashboard.handles(path) and method == "GET":
             return self.dashboard.serve(scope, receive, send, path, extra)
         elif path == "/healthz" and method == "GET":
-            return send_plain(send, 200, b'{"status":"ok"}', extra, b"application/json")
+            return send_plain(send, 200, b'{"status":"ok"}', extra, JSON_CONTENT_TYPE)
         elif path == "/metrics" and method == "GET":
             return send_plain(send, 200, self.metrics.render(), extra, METRICS_CONTENT_TYPE)
         else:

@@ -18,13 +18,13 @@ import anyio
 
 from mcp_sse.core.events import Event, ReplayGap
 from mcp_sse.core.session import READ_BATCH, Session, Stream
-from mcp_sse.server.asgi import ASGIMessage, HeaderList, Receive, Send
+from mcp_sse.server.asgi import SSE_CONTENT_TYPE, ASGIMessage, HeaderList, Receive, Send
 from mcp_sse.wire.sse import encode_comment, encode_json_event
 
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS: HeaderList = [
-    (b"content-type", b"text/event-stream"),
+    (b"content-type", SSE_CONTENT_TYPE),
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
 ]

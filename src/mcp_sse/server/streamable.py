@@ -27,7 +27,17 @@ from mcp_sse.errors import (
     UnsupportedProtocolVersion,
 )
 from mcp_sse.sdk_compat import serve_stateless
-from mcp_sse.server.asgi import ASGIMessage, HeaderList, Receive, Scope, Send, accepts, read_body, send_response
+from mcp_sse.server.asgi import (
+    JSON_CONTENT_TYPE,
+    ASGIMessage,
+    HeaderList,
+    Receive,
+    Scope,
+    Send,
+    accepts,
+    read_body,
+    send_response,
+)
 from mcp_sse.server.intake import open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
 from mcp_sse.upstream.base import ModernUpstream
@@ -207,7 +217,7 @@ class Streamable:
         replies = [e.payload for e in await session.read(stream, 0)]
         session.forget_stream(stream)
         body = b"[" + b",".join(replies) + b"]" if batch else replies[-1]
-        await send_response(send, 200, body, headers, b"application/json")
+        await send_response(send, 200, body, headers, JSON_CONTENT_TYPE)
 
     # --- GET ----------------------------------------------------------------------------
 

@@ -47,10 +47,6 @@ class Message:
     def is_request(self) -> bool:
         return self.kind is Kind.REQUEST
 
-    @property
-    def is_reply(self) -> bool:
-        return self.kind is Kind.RESPONSE or self.kind is Kind.ERROR
-
 
 class FramingError(ValueError):
     """The body is not valid JSON-RPC; ``code`` says which standard error applies."""
