@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, get_origin, get_type_hints
 
+__all__ = ["MiB", "ServerConfig", "is_repeatable", "option_name"]
+
 MiB = 1024 * 1024
 
 

@@ -10,6 +10,8 @@ import dataclasses
 
 from mcp_sse.config import ServerConfig, option_name
 
+__all__ = ["render"]
+
 
 def render() -> str:
     lines = [

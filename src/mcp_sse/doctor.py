@@ -23,6 +23,8 @@ from mcp_sse.wire import eras
 from mcp_sse.wire.headers import ACCEPT_BOTH, LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
 from mcp_sse.wire.sse import ServerSentEvent, SSEDecoder
 
+__all__ = ["Doctor", "Finding", "Report", "Status", "diagnose"]
+
 Status = Literal["OK", "INFO", "WARN", "FAIL"]
 POST_HEADERS = {"accept": ACCEPT_BOTH, "content-type": "application/json"}
 VERSION = eras.V2025_11

@@ -12,6 +12,27 @@ from typing import Any, ClassVar
 
 from mcp_sse.wire import jsonrpc
 
+__all__ = [
+    "Forbidden",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "MisdirectedHost",
+    "MissingSession",
+    "NotAcceptable",
+    "NotFound",
+    "ParseError",
+    "PayloadTooLarge",
+    "Rejection",
+    "ReplayUnavailable",
+    "RequestId",
+    "ServerNotReady",
+    "SessionNotFound",
+    "TooManySessions",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "UnsupportedProtocolVersion",
+]
+
 RequestId = str | int
 
 

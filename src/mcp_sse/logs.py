@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+__all__ = ["FIELDS", "JSONFormatter", "LogFormat", "configure", "fields"]
+
 LogFormat = Literal["text", "json"]
 
 FIELDS = ("session_id", "request_id", "stream", "transport", "status", "reason", "pid")

@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 
 import anyio
 
+__all__ = ["Channel", "Wakeup"]
+
 T = TypeVar("T")
 
 

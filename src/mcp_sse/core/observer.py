@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+__all__ = ["NullObserver", "Observer"]
+
 
 class Observer(Protocol):
     def session_opened(self, kind: str) -> None: ...

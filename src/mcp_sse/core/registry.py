@@ -22,6 +22,8 @@ from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.core.session import Session, SessionKind
 from mcp_sse.logs import fields
 
+__all__ = ["SessionLimitReached", "SessionRegistry", "SessionRunner", "new_session_id"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -30,6 +30,22 @@ from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import REQUEST_CANCELLED, Kind, Message, RequestId, error_message
 
+__all__ = [
+    "INBOUND_BUFFER",
+    "READ_BATCH",
+    "STANDALONE",
+    "Cancellable",
+    "Inbound",
+    "InvalidTransition",
+    "Outbound",
+    "ReaderState",
+    "Session",
+    "SessionClosed",
+    "SessionKind",
+    "SessionState",
+    "Stream",
+]
+
 logger = logging.getLogger(__name__)
 
 STANDALONE = 0

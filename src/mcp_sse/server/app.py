@@ -44,6 +44,8 @@ from mcp_sse.upstream.sdk import SDKUpstream
 from mcp_sse.wire import jsonrpc
 from mcp_sse.wire.headers import SESSION_ID
 
+__all__ = ["McpApp", "create_app", "event_store_from"]
+
 logger = logging.getLogger(__name__)
 
 MCP_METHODS = "GET, POST, DELETE, OPTIONS"

@@ -14,6 +14,23 @@ from typing import Any
 
 from mcp_sse.errors import PayloadTooLarge, Rejection
 
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "SSE_CONTENT_TYPE",
+    "ASGIMessage",
+    "ClientGone",
+    "HeaderList",
+    "Receive",
+    "Scope",
+    "Send",
+    "accepts",
+    "header_map",
+    "media_types",
+    "read_body",
+    "send_error",
+    "send_response",
+]
+
 Scope = MutableMapping[str, Any]
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]

@@ -26,6 +26,8 @@ from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.sse_writer import SSE_HEADERS
 from mcp_sse.wire.sse import encode_event, encode_retry
 
+__all__ = ["Dashboard"]
+
 PAGE_PATHS = frozenset({"/", "/dashboard", "/dashboard/"})
 EVENTS_PATH = "/dashboard/events"
 MAX_LISTED_SESSIONS = 100

@@ -10,6 +10,8 @@ from mcp_sse.errors import InvalidRequest, ParseError, TooManySessions, Unsuppor
 from mcp_sse.server.asgi import Receive, read_body
 from mcp_sse.wire import jsonrpc
 
+__all__ = ["open_session", "read_messages", "require_json"]
+
 
 def require_json(headers: dict[str, str]) -> None:
     content_type = headers.get("content-type", "")

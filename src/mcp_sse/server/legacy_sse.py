@@ -25,6 +25,8 @@ from mcp_sse.server.sse_writer import legacy_encoder, write_stream
 from mcp_sse.wire import eras
 from mcp_sse.wire.sse import encode_event
 
+__all__ = ["LegacySSE"]
+
 
 @dataclass(slots=True)
 class LegacySSE:

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+__all__ = ["CONTENT_TYPE", "EventCounts", "Metrics"]
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
 
 

@@ -21,6 +21,8 @@ from mcp_sse.config import ServerConfig
 from mcp_sse.errors import Forbidden, MisdirectedHost, Unauthorized
 from mcp_sse.server.asgi import HeaderList, Scope
 
+__all__ = ["RequestGuard"]
+
 EXPOSED_HEADERS = b"Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 ALLOWED_REQUEST_HEADERS = (
     b"Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"

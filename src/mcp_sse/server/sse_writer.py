@@ -21,6 +21,20 @@ from mcp_sse.core.session import READ_BATCH, Session, Stream
 from mcp_sse.server.asgi import SSE_CONTENT_TYPE, ASGIMessage, HeaderList, Receive, Send
 from mcp_sse.wire.sse import encode_comment, encode_json_event
 
+__all__ = [
+    "ANSWER_GRACE_SECONDS",
+    "END_GRACE_SECONDS",
+    "KEEPALIVE",
+    "SSE_HEADERS",
+    "EventEncoder",
+    "event_id",
+    "legacy_encoder",
+    "parse_event_id",
+    "priming_event",
+    "streamable_encoder",
+    "write_stream",
+]
+
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS: HeaderList = [

@@ -44,6 +44,8 @@ from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.headers import LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
 
+__all__ = ["Streamable"]
+
 logger = logging.getLogger(__name__)
 
 _SESSION_ID = SESSION_ID.encode()

@@ -22,6 +22,8 @@ from mcp_sse.core.session import Outbound, Session
 from mcp_sse.wire.jsonrpc import Kind
 from mcp_sse.wire.sdk_models import to_sdk_message
 
+__all__ = ["HTTPUpstream"]
+
 
 class HTTPUpstream:
     def __init__(

@@ -28,6 +28,8 @@ from mcp_sse.sdk_compat import lowlevel_server, request_context
 from mcp_sse.wire.jsonrpc import Kind, RequestId
 from mcp_sse.wire.sdk_models import to_sdk_message
 
+__all__ = ["SDKUpstream", "as_lowlevel"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -39,6 +39,8 @@ from mcp_sse.core.session import Outbound, Session
 from mcp_sse.logs import fields
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, Kind, RequestId, classify, error_message
 
+__all__ = ["ChildExited", "SharedStdioUpstream", "StdioCommand", "StdioUpstream", "stdio_command"]
+
 logger = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024 * 1024

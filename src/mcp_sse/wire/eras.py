@@ -9,6 +9,23 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "DEFAULT_VERSION_WHEN_ABSENT",
+    "LATEST_VERSION",
+    "LEGACY_SSE",
+    "MODERN_VERSIONS",
+    "SUPPORTED_VERSIONS",
+    "V2025_03",
+    "V2025_06",
+    "V2025_11",
+    "allows_batch",
+    "effective_version",
+    "is_modern",
+    "is_supported",
+    "negotiate",
+    "sends_priming",
+]
+
 LEGACY_SSE: Final = "2024-11-05"
 V2025_03: Final = "2025-03-26"
 V2025_06: Final = "2025-06-18"

@@ -13,6 +13,29 @@ from typing import Any
 
 import orjson
 
+__all__ = [
+    "CONNECTION_CLOSED",
+    "HEADER_MISMATCH",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "METHOD_NOT_FOUND",
+    "MISSING_CLIENT_CAPABILITY",
+    "PARSE_ERROR",
+    "REQUEST_CANCELLED",
+    "UNSUPPORTED_PROTOCOL_VERSION",
+    "Body",
+    "FramingError",
+    "Kind",
+    "Message",
+    "RequestId",
+    "check_batch",
+    "classify",
+    "error_body",
+    "error_message",
+    "parse_body",
+]
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601

@@ -23,6 +23,8 @@ from mcp_types import (
 )
 from pydantic import ValidationError
 
+__all__ = ["to_sdk_message"]
+
 _REQUEST_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _NOTIFICATION_KEYS = frozenset({"jsonrpc", "method", "params"})
 _RESPONSE_KEYS = frozenset({"jsonrpc", "id", "result"})
