@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from mcp_sse.wire import jsonrpc
+from mcp_sse.wire.jsonrpc import RequestId
 
 __all__ = [
     "Forbidden",
@@ -24,7 +25,6 @@ __all__ = [
     "PayloadTooLarge",
     "Rejection",
     "ReplayUnavailable",
-    "RequestId",
     "ServerNotReady",
     "SessionNotFound",
     "TooManySessions",
@@ -32,8 +32,6 @@ __all__ = [
     "UnsupportedMediaType",
     "UnsupportedProtocolVersion",
 ]
-
-RequestId = str | int
 
 
 class Rejection(Exception):
