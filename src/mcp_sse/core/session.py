@@ -127,10 +127,14 @@ _READER_TRANSITIONS: dict[ReaderState, frozenset[ReaderState]] = {
 
 @dataclass(slots=True)
 class Inbound:
-    """A client message for the upstream, with the HTTP request scope it arrived in (for headers)."""
+    """A client message for the upstream, with what the edge knows of the request it arrived in.
+
+    ``context`` is opaque to the core: the HTTP edge puts its ASGI scope there, and the SDK upstream
+    turns it into the request context the SDK gives handlers (``sdk_compat.request_context``).
+    """
 
     message: Message
-    scope: Mapping[str, Any]
+    context: Mapping[str, Any]
 
 
 @dataclass(slots=True)

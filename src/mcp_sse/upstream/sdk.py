@@ -84,7 +84,7 @@ class SDKUpstream:
     def _to_sdk(session: Session, inbound: Inbound) -> SessionMessage:
         msg = inbound.message
         message = to_sdk_message(msg.obj)
-        request = request_context(inbound.scope)
+        request = request_context(inbound.context)
         if msg.kind is not Kind.REQUEST:
             return SessionMessage(message, metadata=ServerMessageMetadata(request_context=request))
         assert msg.id is not None
