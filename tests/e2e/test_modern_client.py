@@ -236,7 +236,8 @@ async def test_the_sdks_own_client_transport_against_our_server(ours: tuple[str,
 
 async def test_a_listen_stream_on_the_wire(ours: tuple[str, Seen]) -> None:
     """Acknowledged first, the subscription id on every message, and never a notification that
-    belongs to another request (SPEC item 86)."""
+    belongs to another request (MCP 2026-07-28, Subscriptions:
+    https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions)."""
     url, _ = ours
     meta = {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
