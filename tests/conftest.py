@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from mcp_sse import ServerConfig, create_app
+from tests.redis_server import RedisServer, redis_server
 from tests.servers import build_test_server, run_server
 
 
@@ -23,3 +24,10 @@ def base_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def mcp_url(base_url: str) -> str:
     return base_url + "/mcp"
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server (Debian's package) for the whole run; tests keep apart by key prefix."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server

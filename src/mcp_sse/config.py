@@ -24,6 +24,10 @@ def _is_token(value: str) -> bool:
     return bool(value) and all("!" <= char <= "~" for char in value)
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+"""URL schemes of an ``event_store`` that names a Redis server."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Every knob of the server transport; the defaults are what a careful operator would pick."""
@@ -65,15 +69,18 @@ class ServerConfig:
     event_store: str = field(
         default="memory",
         metadata=_doc(
-            "Where the event log lives: 'memory' (in the process), or 'sqlite:PATH', a SQLite file that "
-            "survives a crash of the process (one process per file)."
+            "Where the event log lives: 'memory' (in the process); 'sqlite:PATH', a SQLite file that "
+            "survives a crash of the process (one process per file); or 'redis://HOST:PORT/DB' "
+            "(also rediss:// and unix://), a Redis server that survives the process and that several "
+            "processes can share."
         ),
     )
     event_store_max_age: float | None = field(
         default=86_400.0,
         metadata=_doc(
-            "Seconds a durable event store (sqlite:) keeps an event; older ones are purged at start and "
-            "periodically, so sessions that ended in a crash do not stay in the file. None: no limit."
+            "Seconds a durable event store (sqlite:, redis://) keeps an event; older ones are purged at "
+            "start and periodically (in Redis: a session's keys expire that long after its last write), "
+            "so sessions that ended in a crash do not stay. None: no limit (Redis: a day)."
         ),
     )
     slow_consumer_timeout: float = field(
@@ -141,8 +148,12 @@ class ServerConfig:
         if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:
             raise ValueError("event log bounds must be positive")
         kind, _, path = self.event_store.partition(":")
-        if self.event_store != "memory" and not (kind == "sqlite" and path and path != ":memory:"):
-            raise ValueError(f"event_store must be 'memory' or 'sqlite:PATH' (PATH a file), not {self.event_store!r}")
+        redis = kind in REDIS_SCHEMES and path.startswith("//")
+        if self.event_store != "memory" and not redis and not (kind == "sqlite" and path and path != ":memory:"):
+            raise ValueError(
+                "event_store must be 'memory', 'sqlite:PATH' (PATH a file) or 'redis://HOST:PORT/DB', "
+                f"not {self.event_store!r}"
+            )
         if self.event_store_max_age is not None and self.event_store_max_age <= 0:
             raise ValueError("event_store_max_age must be positive or None")
 

@@ -1,8 +1,9 @@
-"""One contract for every event store, then what only the durable SQLite store promises.
+"""One contract for every event store, then what the durable stores (SQLite, Redis) promise.
 
 The contract runs over each store in ``STORES``: the memory store, the SQLite store as it runs
-(reads served from its in-memory tail), and the SQLite store forced to read from disk (every append
-committed at once, no tail). A Redis store joins by adding one more entry.
+(reads served from its in-memory tail), the SQLite store forced to read from disk (every append
+committed at once, no tail), and the Redis store on a real redis-server, as it runs and forced to
+read from Redis. Each Redis test has a key prefix of its own.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from mcp_sse.core.batched_store import BatchedEventStore
 from mcp_sse.core.events import EventStore, ReplayGap
 from mcp_sse.core.memory_store import MemoryEventStore
+from mcp_sse.core.redis_store import RedisEventStore
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -56,18 +60,75 @@ async def sqlite_disk_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[Even
         yield store
 
 
-STORES = {"memory": memory_store, "sqlite": sqlite_store, "sqlite-disk": sqlite_disk_store}
+class WriteThroughRedisStore(RedisEventStore):
+    """Writes each event before ``append`` returns and keeps no tail: every read goes to Redis."""
+
+    async def append(self, session_id: str, stream: int, payload: bytes) -> int:
+        seq = await super().append(session_id, stream, payload)
+        await self.flush()
+        return seq
+
+    async def drop_session(self, session_id: str) -> None:
+        await super().drop_session(session_id)
+        await self.flush()
 
 
-@pytest.fixture(params=list(STORES))
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
-    """``async with open_store(max_events_per_session=..., max_bytes_per_session=...) as store:``"""
-    factory = STORES[request.param]
+def redis_location(tmp_path: Path) -> tuple[str, str]:
+    """The test's Redis URL and a key prefix of its own (the tmp path is unique per test)."""
+    url = (tmp_path / ".redis-url").read_text()
+    return url, "test-" + tmp_path.name
+
+
+@asynccontextmanager
+async def redis_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[EventStore]:
+    url, prefix = redis_location(tmp_path)
+    async with RedisEventStore(url, prefix=prefix, **bounds) as store:
+        yield store
+
+
+@asynccontextmanager
+async def redis_direct_store(tmp_path: Path, **bounds: Any) -> AsyncIterator[EventStore]:
+    url, prefix = redis_location(tmp_path)
+    async with WriteThroughRedisStore(url, prefix=prefix, tail_events=0, **bounds) as store:
+        yield store
+
+
+STORES = {
+    "memory": memory_store,
+    "sqlite": sqlite_store,
+    "sqlite-disk": sqlite_disk_store,
+    "redis": redis_store,
+    "redis-direct": redis_direct_store,
+}
+DURABLE = {"sqlite": sqlite_store, "redis": redis_store}
+
+
+def _factory(
+    stores: dict[str, Callable[..., AbstractAsyncContextManager[EventStore]]],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> OpenStore:
+    factory = stores[request.param]
+    if request.param.startswith("redis"):
+        server: RedisServer = request.getfixturevalue("redis")
+        (tmp_path / ".redis-url").write_text(server.url)
 
     def open_(**bounds: Any) -> AbstractAsyncContextManager[EventStore]:
         return factory(tmp_path, **bounds)
 
     return open_
+
+
+@pytest.fixture(params=list(STORES))
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    """``async with open_store(max_events_per_session=..., max_bytes_per_session=...) as store:``"""
+    return _factory(STORES, request, tmp_path)
+
+
+@pytest.fixture(params=list(DURABLE))
+def open_durable(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    """A durable store; opening it again opens the same file or the same Redis keys."""
+    return _factory(DURABLE, request, tmp_path)
 
 
 async def seqs_and_payloads(store: EventStore, session: str, stream: int, after: int) -> list[tuple[int, bytes]]:
@@ -204,7 +265,7 @@ async def test_drop_session_forgets_everything(open_store: OpenStore) -> None:
         assert await seqs_and_payloads(store, "keep", 0, 0) == [(1, b"k")]
 
 
-# --- SQLite only --------------------------------------------------------------------------------
+# --- the durable stores ----------------------------------------------------------------------
 
 
 def rows_in_file(path: Path, session: str | None = None) -> list[tuple[str, int, int, bytes | None]]:
@@ -215,15 +276,14 @@ def rows_in_file(path: Path, session: str | None = None) -> list[tuple[str, int,
     return [row for row in rows if session is None or row[0] == session]
 
 
-async def test_a_reopened_store_reads_everything_back_and_numbering_continues(tmp_path: Path) -> None:
-    path = tmp_path / "events.db"
-    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+async def test_a_reopened_store_reads_everything_back_and_numbering_continues(open_durable: OpenStore) -> None:
+    async with open_durable(max_events_per_session=5) as store:
         await store.append("s", 1, b"one-1")  # evicted below: stream 1 survives only as a tombstone
         for i in range(1, 6):
             await store.append("s", 0, b"zero-%d" % i)
         for i in range(1, 4):
             await store.append("t", 2, b"two-%d" % i)
-    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+    async with open_durable(max_events_per_session=5) as store:
         assert await store.last_seq("s", 0) == 5
         assert await store.last_seq("s", 1) == 1, "the numbering of a fully evicted stream survives"
         assert await store.last_seq("t", 2) == 3
@@ -237,7 +297,7 @@ async def test_a_reopened_store_reads_everything_back_and_numbering_continues(tm
         with pytest.raises(ReplayGap):
             await store.read_after("s", 0, 0)
         assert await seqs_and_payloads(store, "s", 0, 1) == [(i, b"zero-%d" % i) for i in range(2, 6)]
-    async with SQLiteEventStore(path, max_events_per_session=5) as store:
+    async with open_durable(max_events_per_session=5) as store:
         assert await seqs_and_payloads(store, "s", 1, 1) == [(2, b"one-2")]
         assert await seqs_and_payloads(store, "t", 2, 0) == [(i, b"two-%d" % i) for i in range(1, 5)]
 
@@ -265,17 +325,14 @@ async def test_a_file_is_used_by_one_store_at_a_time(tmp_path: Path) -> None:
         pass  # released on close
 
 
-async def test_concurrent_appenders_and_readers_see_no_gap_and_no_duplicate(tmp_path: Path) -> None:
+async def test_concurrent_appenders_and_readers_see_no_gap_and_no_duplicate(open_durable: OpenStore) -> None:
     """Many tasks append to a few streams while readers follow every stream; the tiny tail and
-    pending bounds make reads straddle the file, the tail and batches being committed."""
+    pending bounds make reads straddle the backend, the tail and batches being written."""
     streams, writers_per_stream, per_writer = 4, 5, 300
     total = writers_per_stream * per_writer
-    async with SQLiteEventStore(
-        tmp_path / "events.db",
-        max_events_per_session=100_000,
-        max_pending_events=64,
-        tail_events=3,
-    ) as store:
+    async with open_durable(max_events_per_session=100_000, max_pending_events=64, tail_events=3) as opened:
+        store = opened
+        assert isinstance(store, BatchedEventStore)
         reads_during_batches = 0
         seen: dict[int, list[bytes]] = {}
 
@@ -315,7 +372,7 @@ async def test_concurrent_appenders_and_readers_see_no_gap_and_no_duplicate(tmp_
                 mine = [p for p in seen[stream] if p.split(b":")[0] == b"%d" % writer]
                 assert mine == [b"%d:%d" % (writer, i) for i in range(per_writer)], "each appender's order kept"
             again = await store.read_after("s", stream, 0, limit=total)
-            assert [e.payload for e in again] == seen[stream], "the file agrees with what was read live"
+            assert [e.payload for e in again] == seen[stream], "the backend agrees with what was read live"
 
 
 class FakeClock:
@@ -361,20 +418,23 @@ async def test_max_age_purges_periodically_live_and_abandoned_sessions(tmp_path:
         assert await store.last_seq("abandoned", 0) == 0
 
 
-async def test_leaving_the_store_commits_everything_appended(tmp_path: Path) -> None:
-    path = tmp_path / "events.db"
-    async with SQLiteEventStore(path) as store:
+async def test_leaving_the_store_commits_everything_appended(open_durable: OpenStore) -> None:
+    async with open_durable() as store:
+        assert isinstance(store, BatchedEventStore)
         for i in range(5000):
             await store.append("s", i % 3, b"%d" % i)
         await store.drop_session("gone")
         assert store.pending == 5000, "nothing was committed yet: leaving must do it"
-    assert len(rows_in_file(path, "s")) == 5000
     with pytest.raises(RuntimeError, match="not running"):
         await store.append("s", 0, b"late")
+    async with open_durable() as store:
+        assert [await store.last_seq("s", stream) for stream in range(3)] == [1667, 1667, 1666]
+        assert len(await store.read_after("s", 2, 0, limit=5000)) == 1666
 
 
-async def test_backpressure_holds_appenders_at_the_pending_bound(tmp_path: Path) -> None:
-    async with SQLiteEventStore(tmp_path / "events.db", max_pending_events=10) as store:
+async def test_backpressure_holds_appenders_at_the_pending_bound(open_durable: OpenStore) -> None:
+    async with open_durable(max_pending_events=10) as store:
+        assert isinstance(store, BatchedEventStore)
         highest = 0
 
         async def append_many(stream: int) -> None:
@@ -391,15 +451,14 @@ async def test_backpressure_holds_appenders_at_the_pending_bound(tmp_path: Path)
         assert store.pending == 0
 
 
-@pytest.mark.parametrize("store_name", ["memory", "sqlite"])
-async def test_a_kept_payload_holds_its_length_not_the_serializers_buffer(store_name: str, tmp_path: Path) -> None:
+async def test_a_kept_payload_holds_its_length_not_the_serializers_buffer(open_store: OpenStore) -> None:
     """orjson's bytes keep a 4 KiB allocation however short they are; the log must not keep that."""
     import gc
     import tracemalloc
 
     import orjson
 
-    async with STORES[store_name](tmp_path) as store:
+    async with open_store() as store:
         tracemalloc.start()
         try:
             payloads = [orjson.dumps({"jsonrpc": "2.0", "method": "n", "params": {"i": i}}) for i in range(500)]
@@ -440,3 +499,84 @@ async def test_a_batch_that_cannot_be_written_is_given_up_loudly_and_never_becom
         with pytest.raises(ReplayGap):
             await store.read_after("s", 0, 1)  # events 2-4 are neither in memory nor in the file
     assert [seq for _, _, seq, _ in rows_in_file(path, "s")] == [1, 5, 6, 7, 8, 9]
+
+
+# --- Redis only ---------------------------------------------------------------------------------
+
+
+async def test_a_session_id_that_could_name_another_key_is_refused(redis: RedisServer, tmp_path: Path) -> None:
+    async with RedisEventStore(redis.url, prefix="test-" + tmp_path.name) as store:
+        await store.append("victim", 0, b"secret")
+        for forged in ("victim:e:0", "*", "a b", "", "x" * 300):
+            with pytest.raises(ValueError, match="not a session id"):
+                await store.append(forged, 0, b"x")
+        assert await store.read_after("victim", 0, 0) != []
+
+
+async def test_redis_keys_carry_a_ttl_and_a_drop_deletes_them(redis: RedisServer, tmp_path: Path) -> None:
+    import redis.asyncio as aioredis
+
+    prefix = "test-" + tmp_path.name
+    async with RedisEventStore(redis.url, prefix=prefix, ttl_seconds=60) as store:
+        await store.append("s", 0, b"x")
+        await store.append("s", 3, b"y")
+        await store.append("keep", 0, b"k")
+        await store.flush()
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            keys = sorted(k.decode() for k in await client.keys(prefix + ":*"))
+            assert keys == [
+                f"{prefix}:keep:e:0",
+                f"{prefix}:keep:streams",
+                f"{prefix}:s:e:0",
+                f"{prefix}:s:e:3",
+                f"{prefix}:s:streams",
+            ]
+            for key in keys:
+                assert 0 < await client.pttl(key) <= 60_000
+            await store.drop_session("s")
+            await store.flush()
+            assert sorted(k.decode() for k in await client.keys(prefix + ":*")) == [
+                f"{prefix}:keep:e:0",
+                f"{prefix}:keep:streams",
+            ]
+        finally:
+            await client.aclose()
+
+
+async def test_an_unreachable_redis_is_said_at_start(tmp_path: Path) -> None:
+    from mcp_sse.core.redis_store import RedisUnavailable
+    from tests.redis_server import free_port
+
+    with pytest.raises(RedisUnavailable, match=r"cannot reach Redis at redis://127\.0\.0\.1"):
+        async with RedisEventStore(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1):
+            pass
+
+
+async def test_a_redis_that_goes_away_and_comes_back_loses_nothing(tmp_path: Path) -> None:
+    """Appends go on into memory up to the pending bound, then wait; the writer retries the batch
+    until Redis is back, and every event is there, in order, once."""
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    server.start()
+    try:
+        async with RedisEventStore(server.url, max_pending_events=50, write_retry_seconds=60) as store:
+            await store.append("s", 0, b"0")
+            await store.flush()
+            server.stop()
+            appended: list[int] = []
+
+            async def append_all() -> None:
+                for i in range(1, 200):
+                    appended.append(await store.append("s", 0, b"%d" % i))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(append_all)
+                await anyio.sleep(1.0)
+                assert 45 <= len(appended) <= 51, "appenders wait at the pending bound while Redis is gone"
+                server.start()
+            await store.flush()
+            assert appended == list(range(2, 201))
+        async with RedisEventStore(server.url) as again:
+            assert [e.payload for e in await again.read_after("s", 0, 0, limit=500)] == [b"%d" % i for i in range(200)]
+    finally:
+        server.stop()

@@ -12,16 +12,25 @@ from click.testing import CliRunner
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.cli.main import main
 from mcp_sse.core.memory_store import MemoryEventStore
+from mcp_sse.core.redis_store import RedisEventStore
 from mcp_sse.core.sqlite_store import SQLiteEventStore
+from mcp_sse.server.app import event_store_from
 from tests.servers import build_test_server
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("value", ["redis://localhost", "sqlite:", "sqlite::memory:", "SQLite:x.db", "memory:"])
+@pytest.mark.parametrize(
+    "value", ["redis:localhost", "sqlite:", "sqlite::memory:", "SQLite:x.db", "memory:", "mongo://x"]
+)
 def test_an_unknown_event_store_is_refused_with_the_accepted_forms(value: str) -> None:
-    with pytest.raises(ValueError, match=r"event_store must be 'memory' or 'sqlite:PATH'"):
+    with pytest.raises(ValueError, match=r"event_store must be 'memory', 'sqlite:PATH' \(PATH a file\) or 'redis://"):
         ServerConfig(event_store=value)
+
+
+@pytest.mark.parametrize("value", ["redis://localhost:6379/0", "rediss://h/1", "unix:///run/redis.sock"])
+def test_a_redis_url_names_the_redis_store(value: str) -> None:
+    assert isinstance(event_store_from(ServerConfig(event_store=value)), RedisEventStore)
 
 
 def test_max_age_must_be_positive() -> None:
@@ -68,4 +77,4 @@ def test_the_cli_offers_and_validates_the_option() -> None:
     assert "--event-store TEXT" in shown.output and "--event-store-max-age" in shown.output
     refused = runner.invoke(main, ["serve", "--event-store", "redis:x", "--app", "tests/servers.py:build_test_server"])
     assert refused.exit_code == 2
-    assert "event_store must be 'memory' or 'sqlite:PATH'" in refused.output
+    assert "event_store must be 'memory', 'sqlite:PATH' (PATH a file) or 'redis://HOST:PORT/DB'" in refused.output

@@ -54,6 +54,8 @@ def serve(
     )
     server = uvicorn.Server(config)
 
+    failed: list[int | str | None] = []
+
     async def main() -> None:
         async with anyio.create_task_group() as tg:
 
@@ -75,7 +77,10 @@ def serve(
 
             tg.start_soon(announce)
             tg.start_soon(tell_app_on_shutdown)
-            await server.serve(sockets=[sock])
+            try:
+                await server.serve(sockets=[sock])
+            except SystemExit as exit_:  # uvicorn's way to say the app's startup failed (it said why)
+                failed.append(exit_.code)
             tg.cancel_scope.cancel()
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once its own handler is
@@ -89,6 +94,8 @@ def serve(
         anyio.run(main, backend_options={"use_uvloop": loop == "uvloop"})
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if failed:
+        sys.exit(failed[0])
     if terminated:
         sys.exit(128 + terminated[0])
 

@@ -14,11 +14,12 @@ from typing import Any, cast
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
-from mcp_sse.config import ServerConfig
+from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
 from mcp_sse.core.memory_store import MemoryEventStore
+from mcp_sse.core.redis_store import RedisEventStore, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
-from mcp_sse.core.sqlite_store import SQLiteEventStore
+from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
 from mcp_sse.server.asgi import (
@@ -123,6 +124,10 @@ class McpApp:
                 await send({"type": "lifespan.startup.complete"})
                 message = await receive()
                 assert message["type"] == "lifespan.shutdown"
+        except CANNOT_START as exc:  # the operator's to fix, and the message says how: no traceback
+            logger.error("mcp-sse cannot start: %s", exc)
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
         except BaseException as exc:
             logger.exception("mcp-sse lifespan failed")
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -252,9 +257,20 @@ class _TrackingSend:
         return self.send(message)
 
 
+CANNOT_START = (RedisUnavailable, EventStoreInUse, FileNotFoundError, PermissionError)
+"""What stops the app from starting that its operator fixes (a store that cannot be reached or opened)."""
+
+
 def event_store_from(config: ServerConfig) -> EventStore:
     """The event store ``config.event_store`` names, bounded by the config's replay window."""
     kind, _, path = config.event_store.partition(":")
+    if kind in REDIS_SCHEMES:
+        return RedisEventStore(
+            config.event_store,
+            config.max_events_per_session,
+            config.max_event_bytes_per_session,
+            max_age_seconds=config.event_store_max_age,
+        )
     if kind == "sqlite":
         return SQLiteEventStore(
             path,

@@ -1,0 +1,183 @@
+"""A durable event log in Redis: the ``EventStore`` that several processes or nodes can share.
+
+Numbering, the tail of recent events, batching and backpressure are ``BatchedEventStore``'s
+(``core/batched_store.py``); this module is the backend. Each (session, stream) is one Redis
+stream whose entry ids are the event's sequence numbers (``<seq>-0``), so a replay is one
+``XRANGE`` and an eviction one ``XTRIM MINID``; a Redis stream remembers its last id after a trim,
+which is where the numbering goes on after a restart. Each batch is one pipeline (one round trip
+for any number of events), and every key of a session carries a TTL refreshed as it is written,
+so sessions that were never dropped (a crash) disappear by themselves.
+
+Every key is scoped to its session by construction (``<prefix>:<session>:…``) and a session id is
+checked before it becomes part of a key, so a forged or foreign id can never name another
+session's events. A Redis that goes away: batches are retried (``write_retry_seconds``) while
+appenders wait at the pending bounds, then given up loudly, never dropped in silence. It must
+never know about HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from mcp_sse.core.batched_store import BatchedEventStore, Drop, Evict, Insert, Op, Purge
+
+__all__ = ["RedisEventStore", "RedisUnavailable"]
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_.~-]{1,200}")
+"""What a session id may be before it becomes part of a key (ours are URL-safe base64)."""
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis cannot be reached (at start: the server refuses to start)."""
+
+
+def session_key(prefix: str, session_id: str) -> str:
+    if not _SESSION_ID.fullmatch(session_id):
+        raise ValueError(f"not a session id: {session_id[:40]!r}")
+    return f"{prefix}:{session_id}"
+
+
+class RedisEventStore(BatchedEventStore):
+    """A bounded, durable log per session in Redis streams, written one pipeline per batch.
+
+    ``url`` is a ``redis://HOST:PORT/DB`` URL (``rediss://`` for TLS, ``unix://`` for a socket);
+    ``prefix`` separates deployments sharing one Redis; ``ttl_seconds`` is how long a session's
+    keys outlive its last write (by default ``max_age_seconds``, else a day).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        max_events_per_session: int = 10_000,
+        max_bytes_per_session: int = 16 * 1024 * 1024,
+        *,
+        prefix: str = "mcp-sse",
+        ttl_seconds: float | None = None,
+        connect_timeout: float = 5.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(max_events_per_session, max_bytes_per_session, **options)
+        self.url = url
+        self.prefix = prefix
+        ttl = ttl_seconds if ttl_seconds is not None else (self.max_age or 86_400.0)
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self.connect_timeout = connect_timeout
+        self._redis: aioredis.Redis | None = None
+
+    # --- the backend ---------------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        return _without_password(self.url)
+
+    async def open_backend(self) -> None:
+        client = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=self.connect_timeout, socket_timeout=None, health_check_interval=15
+        )
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise RedisUnavailable(f"cannot reach Redis at {self.where}: {exc}") from None
+        self._redis = client
+
+    async def close_backend(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise RuntimeError("RedisEventStore is not running: use `async with store:`")
+        return self._redis
+
+    def _stream_key(self, session_id: str, stream: int) -> str:
+        return f"{session_key(self.prefix, session_id)}:e:{stream}"
+
+    def _streams_key(self, session_id: str) -> str:
+        return f"{session_key(self.prefix, session_id)}:streams"
+
+    async def write_batch(self, ops: list[Op]) -> None:
+        """One pipeline for the batch, in order (MULTI: a batch is applied whole or not at all)."""
+        redis = self.redis
+        drops = {op.session for op in ops if isinstance(op, Drop)}
+        doomed: dict[str, list[bytes]] = {}
+        for session_id in drops:  # the stream keys a drop deletes, read before the batch
+            doomed[session_id] = _members(await redis.smembers(self._streams_key(session_id)))
+        touched: set[str] = set()
+        async with redis.pipeline(transaction=True) as pipe:
+            for op in ops:
+                if isinstance(op, Insert):
+                    key = self._stream_key(op.session, op.event.stream)
+                    fields: dict[str | bytes, bytes | float] = {"p": op.event.payload, "t": op.ts}
+                    pipe.xadd(key, fields, id=f"{op.event.seq}-0")  # type: ignore[arg-type]
+                    streams = self._streams_key(op.session)
+                    pipe.sadd(streams, op.event.stream)
+                    touched.add(key)
+                    touched.add(streams)
+                elif isinstance(op, Evict):
+                    for (session_id, stream), first in op.firsts.items():
+                        pipe.xtrim(self._stream_key(session_id, stream), minid=f"{first}-0", approximate=False)
+                elif isinstance(op, Drop):
+                    keys = [self._stream_key(op.session, int(s)) for s in doomed.get(op.session, [])]
+                    pipe.delete(self._streams_key(op.session), *keys)
+                    touched.difference_update(keys)
+                    touched.discard(self._streams_key(op.session))
+                elif isinstance(op, Purge):
+                    pass  # every key expires by itself; memory was purged when the op was queued
+            for key in touched:
+                pipe.pexpire(key, self.ttl_ms)
+            await pipe.execute()
+
+    async def read_rows(self, session_id: str, stream: int, after: int, limit: int) -> list[tuple[int, bytes | None]]:
+        entries = await self.redis.xrange(self._stream_key(session_id, stream), f"{after + 1}-0", "+", count=limit)
+        return [(seq, fields[b"p"]) for seq, fields in _entries(entries)]
+
+    async def load_rows(self, session_id: str, cutoff: float) -> list[tuple[int, int, int | None, float]]:
+        """A session's events from Redis, in append order; each stream's last id (kept by Redis
+        after a trim) becomes a tombstone when its event is gone, so the numbering goes on."""
+        redis = self.redis
+        rows: list[tuple[float, int, int, int | None]] = []  # (time, stream, seq, size) to sort
+        members = _members(await redis.smembers(self._streams_key(session_id)))
+        for member in members:
+            stream = int(member)
+            key = self._stream_key(session_id, stream)
+            try:
+                info = await redis.xinfo_stream(key)
+            except RedisError:
+                continue  # expired between the two calls
+            last = _seq(info["last-generated-id"])
+            kept_last = 0
+            for seq, fields in _entries(await redis.xrange(key, "-", "+")):
+                ts = float(fields[b"t"])
+                size: int | None = len(fields[b"p"]) if ts >= cutoff else None
+                rows.append((ts, stream, seq, size))
+                kept_last = seq
+            if last > kept_last:
+                rows.append((float("-inf"), stream, last, None))  # a tombstone: evicted up to here
+        rows.sort(key=lambda row: (row[0], row[1], row[2]))
+        return [(stream, seq, size, ts) for ts, stream, seq, size in rows]
+
+
+def _entries(raw: Any) -> list[tuple[int, dict[bytes, bytes]]]:
+    """``XRANGE``'s reply as (seq, fields): redis-py's types allow None where Redis never sends it."""
+    return [(_seq(entry_id), fields) for entry_id, fields in raw or ()]
+
+
+def _members(raw: Any) -> list[bytes]:
+    return list(raw or ())
+
+
+def _seq(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0])
+
+
+def _without_password(url: str) -> str:
+    """The URL for log lines: a password stays out of them."""
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
