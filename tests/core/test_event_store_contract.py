@@ -580,3 +580,57 @@ async def test_a_redis_that_goes_away_and_comes_back_loses_nothing(tmp_path: Pat
             assert [e.payload for e in await again.read_after("s", 0, 0, limit=500)] == [b"%d" % i for i in range(200)]
     finally:
         server.stop()
+
+
+# --- session state beside the events (the durable stores) ---------------------------------------
+
+
+async def test_session_state_round_trips_across_a_reopen_and_a_drop_forgets_it(open_durable: OpenStore) -> None:
+    from mcp_sse.core.events import SessionStateStore
+
+    async with open_durable() as store:
+        assert isinstance(store, SessionStateStore)
+        assert await store.load_record("s") is None
+        store.save_record("s", b'{"v":1}')
+        store.save_record("s", b'{"v":2}')
+        store.request_opened("s", "7", 1)
+        store.request_opened("s", '"a"', 2)
+        store.request_opened("other", "7", 5)
+        store.request_closed("s", "7")
+        await store.append("s", 1, b"x")
+        await store.append("s", 3, b"y")
+        await store.append("s", 3, b"z")
+        assert await store.load_record("s") == b'{"v":2}', "the latest record, what this process queued included"
+        assert await store.open_requests("s") == {'"a"': 2}
+    async with open_durable() as store:
+        assert isinstance(store, SessionStateStore)
+        assert await store.load_record("s") == b'{"v":2}'
+        assert await store.open_requests("s") == {'"a"': 2}
+        assert await store.open_requests("other") == {"7": 5}
+        assert await store.last_seqs("s") == {1: 1, 3: 2}
+        await store.drop_session("s")
+        assert await store.load_record("s") is None
+        assert await store.open_requests("s") == {}
+        assert await store.open_requests("other") == {"7": 5}
+    async with open_durable() as store:
+        assert isinstance(store, SessionStateStore)
+        assert await store.load_record("s") is None
+        assert await store.open_requests("s") == {}
+
+
+async def test_a_record_older_than_max_age_is_purged(tmp_path: Path) -> None:
+    path, clock = tmp_path / "events.db", FakeClock()
+    async with SQLiteEventStore(path, max_age_seconds=100, clock=clock) as store:
+        store.save_record("old", b"r")
+        store.request_opened("old", "1", 1)
+        await store.flush()
+    clock.now += 101
+    async with SQLiteEventStore(path, max_age_seconds=100, clock=clock) as store:
+        assert await store.load_record("old") is None
+        assert await store.open_requests("old") == {}
+
+
+async def test_the_memory_store_keeps_no_session_state() -> None:
+    from mcp_sse.core.events import SessionStateStore
+
+    assert not isinstance(MemoryEventStore(), SessionStateStore)

@@ -34,7 +34,7 @@ from anyio.abc import TaskGroup
 from mcp_sse.core.event_index import Bounds, SessionIndex, StreamIndex
 from mcp_sse.core.events import Event, ReplayGap, right_sized
 
-__all__ = ["BatchedEventStore", "Drop", "Evict", "Insert", "Op", "Purge"]
+__all__ = ["BatchedEventStore", "CloseRequest", "Drop", "Evict", "Insert", "Op", "OpenRequest", "Purge", "SaveRecord"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,27 @@ class Purge:
     more: bool = False  # set by the writer: a full chunk was deleted, there may be more
 
 
-Op = Insert | Evict | Drop | Purge
+@dataclass(slots=True)
+class SaveRecord:
+    session: str
+    record: bytes  # a ``SessionRecord``'s bytes
+    ts: float
+
+
+@dataclass(slots=True)
+class OpenRequest:
+    session: str
+    request: str  # ``session_record.request_key`` of the request id
+    stream: int
+
+
+@dataclass(slots=True)
+class CloseRequest:
+    session: str
+    request: str
+
+
+Op = Insert | Evict | Drop | Purge | SaveRecord | OpenRequest | CloseRequest
 
 
 class BatchedEventStore:
@@ -189,6 +209,14 @@ class BatchedEventStore:
     async def load_rows(self, session_id: str, cutoff: float) -> list[tuple[int, int, int | None, float]]:
         """``(stream, seq, size, time)`` of a session's stored events no older than ``cutoff``, in
         append order; a size of None marks a stream's newest evicted event (its numbering goes on)."""
+        raise NotImplementedError
+
+    async def read_record(self, session_id: str) -> bytes | None:
+        """The session's stored record, if any (no older than ``max_age``)."""
+        raise NotImplementedError
+
+    async def read_open_requests(self, session_id: str) -> dict[str, int]:
+        """The session's requests stored as open: request key -> its stream."""
         raise NotImplementedError
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -338,6 +366,41 @@ class BatchedEventStore:
     async def last_seq(self, session_id: str, stream: int) -> int:
         _, slog = await self._find(session_id, stream)
         return 0 if slog is None else slog.last_seq
+
+    # --- the session state beside the events (``SessionStateStore``) -----------------------------
+
+    def save_record(self, session_id: str, record: bytes) -> None:
+        """Keep the session's record, written with the next batch, in order with its events."""
+        self._queue(SaveRecord(session_id, record, self._now()))
+
+    def request_opened(self, session_id: str, request: str, stream: int) -> None:
+        self._queue(OpenRequest(session_id, request, stream))
+
+    def request_closed(self, session_id: str, request: str) -> None:
+        self._queue(CloseRequest(session_id, request))
+
+    def _queue(self, op: Op) -> None:
+        self._check_running()
+        self._ops.append(op)
+        self._enqueued += 1
+        self._work.set()
+
+    async def load_record(self, session_id: str) -> bytes | None:
+        self._check_running()
+        if self._dropping.get(session_id):
+            return None
+        await self.flush()  # what this process queued for the session counts too
+        return await self.read_record(session_id)
+
+    async def open_requests(self, session_id: str) -> dict[str, int]:
+        self._check_running()
+        await self.flush()
+        return await self.read_open_requests(session_id)
+
+    async def last_seqs(self, session_id: str) -> dict[int, int]:
+        """Each stream's last sequence number (whether or not its events are still kept)."""
+        log, _ = await self._find(session_id, 0)
+        return {key: stream.last_seq for key, stream in log.streams.items()}
 
     async def drop_session(self, session_id: str) -> None:
         loading = self._loading.get(session_id)

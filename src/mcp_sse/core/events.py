@@ -9,7 +9,7 @@ This module must never know about HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 def right_sized(payload: bytes) -> bytes:
@@ -58,4 +58,35 @@ class EventStore(Protocol):
 
     async def drop_session(self, session_id: str) -> None:
         """Forget everything about a session (it ended)."""
+        ...
+
+
+@runtime_checkable
+class SessionStateStore(EventStore, Protocol):
+    """An event store that also keeps what a session needs to come back after a restart: its record
+    (``core/session_record.py``) and the requests open on it, written in order with its events.
+    ``drop_session`` forgets them too. The durable stores (SQLite, Redis) are such stores."""
+
+    def save_record(self, session_id: str, record: bytes) -> None:
+        """Keep the session's record (queued with the events; ``flush`` waits for it)."""
+        ...
+
+    def request_opened(self, session_id: str, request: str, stream: int) -> None:
+        """A request (``session_record.request_key``) is in progress on ``stream``."""
+        ...
+
+    def request_closed(self, session_id: str, request: str) -> None:
+        """That request is answered."""
+        ...
+
+    async def load_record(self, session_id: str) -> bytes | None: ...
+
+    async def open_requests(self, session_id: str) -> dict[str, int]: ...
+
+    async def last_seqs(self, session_id: str) -> dict[int, int]:
+        """Each stream's last sequence number, kept or evicted."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once everything queued before the call is stored."""
         ...

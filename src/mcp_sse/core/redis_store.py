@@ -23,7 +23,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mcp_sse.core.batched_store import BatchedEventStore, Drop, Evict, Insert, Op, Purge
+from mcp_sse.core.batched_store import (
+    BatchedEventStore,
+    CloseRequest,
+    Drop,
+    Evict,
+    Insert,
+    Op,
+    OpenRequest,
+    Purge,
+    SaveRecord,
+)
 
 __all__ = ["RedisEventStore", "RedisUnavailable"]
 
@@ -102,6 +112,12 @@ class RedisEventStore(BatchedEventStore):
     def _streams_key(self, session_id: str) -> str:
         return f"{session_key(self.prefix, session_id)}:streams"
 
+    def _record_key(self, session_id: str) -> str:
+        return f"{session_key(self.prefix, session_id)}:record"
+
+    def _requests_key(self, session_id: str) -> str:
+        return f"{session_key(self.prefix, session_id)}:requests"
+
     async def write_batch(self, ops: list[Op]) -> None:
         """One pipeline for the batch, in order (MULTI: a batch is applied whole or not at all)."""
         redis = self.redis
@@ -123,16 +139,36 @@ class RedisEventStore(BatchedEventStore):
                 elif isinstance(op, Evict):
                     for (session_id, stream), first in op.firsts.items():
                         pipe.xtrim(self._stream_key(session_id, stream), minid=f"{first}-0", approximate=False)
+                elif isinstance(op, SaveRecord):
+                    pipe.set(self._record_key(op.session), op.record, px=self.ttl_ms)
+                elif isinstance(op, OpenRequest):
+                    key = self._requests_key(op.session)
+                    pipe.hset(key, op.request, op.stream)
+                    touched.add(key)
+                elif isinstance(op, CloseRequest):
+                    pipe.hdel(self._requests_key(op.session), op.request)
                 elif isinstance(op, Drop):
                     keys = [self._stream_key(op.session, int(s)) for s in doomed.get(op.session, [])]
-                    pipe.delete(self._streams_key(op.session), *keys)
+                    keys += [
+                        self._streams_key(op.session),
+                        self._record_key(op.session),
+                        self._requests_key(op.session),
+                    ]
+                    pipe.delete(*keys)
                     touched.difference_update(keys)
-                    touched.discard(self._streams_key(op.session))
                 elif isinstance(op, Purge):
                     pass  # every key expires by itself; memory was purged when the op was queued
             for key in touched:
                 pipe.pexpire(key, self.ttl_ms)
             await pipe.execute()
+
+    async def read_record(self, session_id: str) -> bytes | None:
+        record: Any = await self.redis.get(self._record_key(session_id))
+        return None if record is None else bytes(record)
+
+    async def read_open_requests(self, session_id: str) -> dict[str, int]:
+        raw: Any = await self.redis.hgetall(self._requests_key(session_id))
+        return {request.decode(): int(stream) for request, stream in (raw or {}).items()}
 
     async def read_rows(self, session_id: str, stream: int, after: int, limit: int) -> list[tuple[int, bytes | None]]:
         entries = await self.redis.xrange(self._stream_key(session_id, stream), f"{after + 1}-0", "+", count=limit)

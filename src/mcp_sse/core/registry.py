@@ -1,7 +1,17 @@
-"""The set of live sessions: creation under a limit, lookup, ending, and reaping the idle ones.
+"""The set of live sessions: creation under a limit, lookup, ending, reaping the idle ones, and
+bringing back the sessions a previous process kept in a durable store.
 
 Each session's upstream runs as a task owned by the registry's task group, so every task has an
 owner and a way to end (structured concurrency). This module must never know about HTTP.
+
+Sessions that survive a restart (docs/durability.md): with a store that keeps session state
+(``SessionStateStore``: SQLite, Redis), a session era session's record is written when it opens.
+When the process stops, its sessions are kept, not ended: requests in progress are answered with
+the ``INTERRUPTED`` error and the log stays. A request that names a session this process does not
+know asks ``revive``: the record is read, a new epoch begins (``core/session_record.py``),
+requests a crash left open are answered with the same error, and a fresh upstream is brought to
+the session's state with the stored ``initialize`` (its answer consumed, never sent) and
+``notifications/initialized``.
 """
 
 from __future__ import annotations
@@ -17,10 +27,12 @@ from typing import Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from mcp_sse.core.events import EventStore
+from mcp_sse.core.events import EventStore, SessionStateStore
 from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.core.session import Session, SessionKind
+from mcp_sse.core.session_record import SessionRecord
 from mcp_sse.logs import fields
+from mcp_sse.wire import jsonrpc
 
 __all__ = ["SessionLimitReached", "SessionRegistry", "SessionRunner", "new_session_id"]
 
@@ -55,8 +67,10 @@ class SessionRegistry:
         observer: Observer | None = None,
         backlog_limit: int = 5_000,
         slow_consumer_timeout: float = 30.0,
+        revive_timeout: float = 30.0,
     ) -> None:
         self.backlog_limit = backlog_limit
+        self.revive_timeout = revive_timeout
         self.slow_consumer_timeout = slow_consumer_timeout
         self.observer: Observer = observer or NullObserver()
         self.store = store
@@ -67,6 +81,12 @@ class SessionRegistry:
         self._sessions: dict[str, Session] = {}
         self._task_group: TaskGroup | None = None
         self._session_tasks: set[asyncio.Task[None]] = set()
+        self._reviving: dict[str, anyio.Event] = {}
+
+    @property
+    def keeps_sessions(self) -> bool:
+        """Whether sessions outlive the process (the store keeps their state)."""
+        return isinstance(self.store, SessionStateStore)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -83,7 +103,7 @@ class SessionRegistry:
             finally:
                 self._task_group = None
                 for session in list(self._sessions.values()):
-                    await self.end(session)
+                    await self.end(session, keep=self.keeps_sessions)
                 with anyio.CancelScope(shield=True):
                     while self._session_tasks:  # each ends once its session's scope is cancelled
                         await asyncio.wait(set(self._session_tasks))
@@ -99,14 +119,92 @@ class SessionRegistry:
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
-    async def open(self, kind: SessionKind, version: str) -> Session:
-        """Create a session and start its upstream; SessionLimitReached when full."""
+    async def open(self, kind: SessionKind, version: str, initialize: dict[str, object] | None = None) -> Session:
+        """Create a session and start its upstream; SessionLimitReached when full. ``initialize``
+        (the request's params) is what a durable store keeps to bring the session back."""
+        record = None
+        if kind is SessionKind.STREAMABLE and isinstance(self.store, SessionStateStore):
+            record = SessionRecord(new_session_id(), version, initialize)
+        session = self._start(record.id if record else new_session_id(), kind, version, record)
+        if record is not None:
+            assert isinstance(self.store, SessionStateStore)
+            self.store.save_record(session.id, record.to_bytes())
+        logger.info(
+            "session %s opened (%s, %s)",
+            session.id,
+            kind.value,
+            version,
+            extra=fields(session_id=session.id, transport=kind.value),
+        )
+        return session
+
+    async def revive(self, session_id: str) -> Session | None:
+        """The session a previous process kept, running again here; None when there is none."""
+        store = self.store
+        if not isinstance(store, SessionStateStore):
+            return None
+        while (reviving := self._reviving.get(session_id)) is not None:
+            await reviving.wait()  # another request is bringing it back: one revival, however many ask
+        if (session := self._sessions.get(session_id)) is not None:
+            return session
+        done = self._reviving[session_id] = anyio.Event()
+        try:
+            return await self._revive(store, session_id)
+        except ValueError:
+            return None  # not a session id a store could hold
+        finally:
+            del self._reviving[session_id]
+            done.set()
+
+    async def _revive(self, store: SessionStateStore, session_id: str) -> Session | None:
+        raw = await store.load_record(session_id)
+        if raw is None:
+            return None
+        record = SessionRecord.from_bytes(raw)
+        open_requests = await store.open_requests(session_id)
+        record.begin_epoch(await store.last_seqs(session_id))
+        session = self._start(session_id, SessionKind.STREAMABLE, record.version, record)
+        session.adopt_open_requests(open_requests)
+        await session.interrupt_open_requests("the server restarted while it was in progress")
+        store.save_record(session_id, record.to_bytes())
+        await store.flush()  # ids of the new epoch go out only once the epoch is on record
+        logger.info(
+            "session %s brought back (epoch %d, %d interrupted requests)",
+            session_id,
+            record.epoch,
+            len(open_requests),
+            extra=fields(session_id=session_id, transport=SessionKind.STREAMABLE.value),
+        )
+        if record.initialize is not None and not await self._reinitialize(session, record):
+            logger.warning("session %s: its upstream did not accept the stored initialize", session_id)
+            await self.end(session)
+            return None
+        return session
+
+    async def _reinitialize(self, session: Session, record: SessionRecord) -> bool:
+        """Bring a fresh upstream to the session's state: the stored initialize, then initialized."""
+        request = {
+            "jsonrpc": "2.0",
+            "id": f"mcp-sse-revive-{record.epoch}",
+            "method": "initialize",
+            "params": record.initialize,
+        }
+        with anyio.move_on_after(self.revive_timeout) as waited:
+            await session.call_upstream(jsonrpc.classify(request))
+        if waited.cancelled_caught:
+            return False
+        if record.initialized:
+            await session.send_internal(jsonrpc.classify({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        return True
+
+    def _start(self, session_id: str, kind: SessionKind, version: str, record: SessionRecord | None) -> Session:
+        """Make a session and start its upstream."""
         if self._task_group is None:
             raise RuntimeError("the session registry is not running (the app's lifespan did not start)")
         if self.max_sessions is not None and len(self._sessions) >= self.max_sessions:
             raise SessionLimitReached(self.max_sessions)
         session = Session(
-            new_session_id(),
+            session_id,
             kind,
             version,
             self.store,
@@ -114,6 +212,7 @@ class SessionRegistry:
             backlog_limit=self.backlog_limit,
             slow_consumer_timeout=self.slow_consumer_timeout,
             observer=self.observer,
+            record=record,
         )
         self._sessions[session.id] = session
         self.observer.session_opened(kind.value)
@@ -125,13 +224,6 @@ class SessionRegistry:
         session.bind_upstream(task.cancel)
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
-        logger.info(
-            "session %s opened (%s, %s)",
-            session.id,
-            kind.value,
-            version,
-            extra=fields(session_id=session.id, transport=kind.value),
-        )
         return session
 
     async def _run(self, session: Session) -> None:
@@ -143,13 +235,15 @@ class SessionRegistry:
             logger.exception("session %s: upstream failed", session.id, extra=fields(session_id=session.id))
         await self.end(session)
 
-    async def end(self, session: Session) -> None:
-        """End a session: it answers 404 from now on."""
+    async def end(self, session: Session, *, keep: bool = False) -> None:
+        """End a session: it answers 404 from now on. ``keep``: the process stops, the session does
+        not (a durable store keeps it for the next process)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
             self.observer.session_closed(session.kind.value)
-            logger.info("session %s ended", session.id, extra=fields(session_id=session.id))
-        await session.close()
+            said = "kept for the next process" if keep and session.record is not None else "ended"
+            logger.info("session %s %s", session.id, said, extra=fields(session_id=session.id))
+        await session.close(keep=keep)
 
     async def _reap_forever(self, idle_limit: float) -> None:
         interval = min(max(idle_limit / 4, 0.05), 30.0)

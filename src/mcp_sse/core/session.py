@@ -25,8 +25,9 @@ import anyio
 import orjson
 
 from mcp_sse.core.channel import Channel, Wakeup
-from mcp_sse.core.events import Event, EventStore
+from mcp_sse.core.events import Event, EventStore, SessionStateStore
 from mcp_sse.core.observer import NullObserver, Observer
+from mcp_sse.core.session_record import INTERRUPTED, ResumePoint, SessionRecord, request_id_of, request_key
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import REQUEST_CANCELLED, Kind, Message, RequestId, error_message
 
@@ -308,6 +309,7 @@ class Session:
         backlog_limit: int = 5_000,
         slow_consumer_timeout: float = 30.0,
         observer: Observer | None = None,
+        record: SessionRecord | None = None,
     ) -> None:
         self.id = session_id
         self.backlog_limit = backlog_limit
@@ -325,6 +327,13 @@ class Session:
         self._next_stream = 1
         self._request_streams: dict[RequestId, int] = {}
         self._inbound: Channel[Inbound] = Channel(INBOUND_BUFFER)
+        # What outlives the process (a durable store and a session era session), else None.
+        self.record: SessionRecord | None = None
+        self._state_store: SessionStateStore | None = None
+        if record is not None and isinstance(store, SessionStateStore):
+            self.record, self._state_store = record, store
+            self._next_stream = record.first_free_stream
+        self._internal: dict[RequestId, anyio.Event] = {}  # our own requests to the upstream
 
     @property
     def state(self) -> SessionState:
@@ -364,12 +373,23 @@ class Session:
         self.streams[key] = stream
         for request_id in request_ids:
             self._request_streams[request_id] = key
+        if self._state_store is not None:
+            assert self.record is not None
+            if self.record.reserve_streams(key):
+                self._state_store.save_record(self.id, self.record.to_bytes())
+            for request_id in request_ids:
+                self._state_store.request_opened(self.id, request_key(request_id), key)
         return stream
 
     async def send(self, inbound: Inbound) -> None:
         """Hand a client message to the upstream (waits while the upstream is busy)."""
         if self.closed:
             raise SessionClosed(self.id)
+        record = self.record
+        if record is not None and not record.initialized and inbound.message.method == "notifications/initialized":
+            record.initialized = True
+            assert self._state_store is not None
+            self._state_store.save_record(self.id, record.to_bytes())
         try:
             await self._inbound.send(inbound)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -402,10 +422,17 @@ class Session:
         if out.kind is Kind.RESPONSE or out.kind is Kind.ERROR:
             key = self._request_streams.pop(out.id, None) if out.id is not None else None
             if key is None:
+                answered = self._internal.pop(out.id, None) if out.id is not None else None
+                if answered is not None:
+                    answered.set()  # our own request (bringing a fresh upstream back): never sent
+                    return
                 logger.warning("session %s: dropping a response to unknown request %r", self.id, out.id)
                 return
             stream = self.streams[key]
             await self._store(stream, out.payload)
+            if self._state_store is not None:
+                assert out.id is not None
+                self._state_store.request_closed(self.id, request_key(out.id))
             # Complete only once the response is in the log: a writer that sees ``complete`` and
             # reads nothing more may end the HTTP response.
             stream.pending.discard(out.id)
@@ -482,18 +509,77 @@ class Session:
         if stream.key != STANDALONE and stream.complete:
             self.streams.pop(stream.key, None)
 
-    async def close(self) -> None:
-        """End the session: stop the upstream, wake every writer so it ends, forget the log."""
+    async def close(self, *, keep: bool = False) -> None:
+        """End the session: stop the upstream, wake every writer so it ends, forget the log.
+
+        ``keep``: the process is stopping, not the session. Its requests in progress are answered
+        with the ``INTERRUPTED`` error, and its record and log stay in the durable store, so the
+        session comes back in the next process (``SessionRegistry.revive``).
+        """
         if self.closed:
             return
+        keep = keep and self._state_store is not None
+        if keep:
+            with anyio.CancelScope(shield=True):
+                await self.interrupt_open_requests("the server is restarting")
         self._become(SessionState.CLOSED)
         self._inbound.close()
         if self._stop_upstream is not None:
             self._stop_upstream()
         for stream in list(self.streams.values()):
             stream.notify()
-        with anyio.CancelScope(shield=True):
-            await self.store.drop_session(self.id)
+        if not keep:
+            with anyio.CancelScope(shield=True):
+                await self.store.drop_session(self.id)
+
+    # --- coming back in a new process -------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        return self.record.epoch if self.record is not None else 0
+
+    def event_id(self, stream: int, seq: int) -> str:
+        """The id a client sees for event ``seq`` of ``stream`` (its epoch named after a restart)."""
+        return self.record.event_id(stream, seq) if self.record is not None else f"{stream}-{seq}"
+
+    def resume_point(self, epoch: int, stream: int, seq: int) -> ResumePoint | None:
+        """Where a resume after the client's cursor starts; None for an epoch this session never had."""
+        if self.record is not None:
+            return self.record.resume_point(epoch, stream, seq)
+        return ResumePoint(seq) if epoch == 0 else None
+
+    def adopt_open_requests(self, open_requests: dict[str, int]) -> None:
+        """The requests a previous process left in progress, so they can be answered here."""
+        for key, stream_key in open_requests.items():
+            request_id = request_id_of(key)
+            stream = self.streams.get(stream_key)
+            if stream is None:
+                stream = self.streams[stream_key] = Stream(stream_key, pending=[request_id])
+            else:
+                stream.pending.add(request_id)
+            self._request_streams[request_id] = stream_key
+
+    async def interrupt_open_requests(self, reason: str) -> None:
+        """Answer every request in progress with the ``INTERRUPTED`` error, on its own stream."""
+        for request_id in list(self._request_streams):
+            message = f"Request interrupted: {reason}; it may be sent again"
+            payload = orjson.dumps(error_message(INTERRUPTED, message, request_id))
+            await self.emit(Outbound(payload, Kind.ERROR, request_id))
+
+    async def send_internal(self, message: Message) -> None:
+        """A message of our own for the upstream; it arrived over no HTTP request."""
+        await self.send(Inbound(message, {}))
+
+    async def call_upstream(self, message: Message) -> None:
+        """Send a request of our own to the upstream and wait for its answer, which no client sees
+        (a fresh upstream brought back to the session's state)."""
+        assert message.id is not None
+        answered = self._internal[message.id] = anyio.Event()
+        try:
+            await self.send_internal(message)
+            await answered.wait()
+        finally:
+            self._internal.pop(message.id, None)
 
 
 class _Activity:

@@ -28,13 +28,24 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from mcp_sse.core.batched_store import BatchedEventStore, Drop, Evict, Insert, Op, Purge
+from mcp_sse.core.batched_store import (
+    BatchedEventStore,
+    CloseRequest,
+    Drop,
+    Evict,
+    Insert,
+    Op,
+    OpenRequest,
+    Purge,
+    SaveRecord,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: events only. 2: the sessions and requests tables beside them (added to a version 1 file as it opens)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -46,6 +57,18 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (session, stream, seq)
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS sessions (
+    session TEXT PRIMARY KEY,
+    record BLOB NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_ts ON sessions (ts);
+CREATE TABLE IF NOT EXISTS requests (
+    session TEXT NOT NULL,
+    request TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    PRIMARY KEY (session, request)
+);
 """
 # ``payload`` is NULL for a tombstone: the row just before a stream's oldest kept event, kept so a
 # reopened store still knows where the stream's numbering stands after eviction. Insertion order
@@ -55,7 +78,20 @@ CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 _INSERT = "INSERT OR REPLACE INTO events (session, stream, seq, ts, payload) VALUES (?, ?, ?, ?, ?)"
 _DELETE_BEFORE = "DELETE FROM events WHERE session = ? AND stream = ? AND seq < ?"
 _TOMBSTONE = "UPDATE events SET payload = NULL, ts = ? WHERE session = ? AND stream = ? AND seq = ?"
-_DELETE_SESSION = "DELETE FROM events WHERE session = ?"
+_DELETE_SESSION = (
+    "DELETE FROM events WHERE session = ?",
+    "DELETE FROM sessions WHERE session = ?",
+    "DELETE FROM requests WHERE session = ?",
+)
+_SAVE_RECORD = "INSERT OR REPLACE INTO sessions (session, record, ts) VALUES (?, ?, ?)"
+_OPEN_REQUEST = "INSERT OR REPLACE INTO requests (session, request, stream) VALUES (?, ?, ?)"
+_CLOSE_REQUEST = "DELETE FROM requests WHERE session = ? AND request = ?"
+_PURGE_SESSIONS = (
+    "DELETE FROM requests WHERE session IN (SELECT session FROM sessions WHERE ts < ?)",
+    "DELETE FROM sessions WHERE ts < ?",
+)
+_SELECT_RECORD = "SELECT record FROM sessions WHERE session = ? AND ts >= ?"
+_SELECT_REQUESTS = "SELECT request, stream FROM requests WHERE session = ?"
 _PURGE_CHUNK = 10_000
 _PURGE = "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE ts < ? LIMIT ?)"
 # length(NULL) is NULL: a tombstone has no size.
@@ -118,6 +154,12 @@ class SQLiteEventStore(BatchedEventStore):
     async def load_rows(self, session_id: str, cutoff: float) -> list[tuple[int, int, int | None, float]]:
         return await self._read(_load_rows, session_id, cutoff)
 
+    async def read_record(self, session_id: str) -> bytes | None:
+        return await self._read(_select_record, session_id, self._purge_cutoff)
+
+    async def read_open_requests(self, session_id: str) -> dict[str, int]:
+        return await self._read(_select_requests, session_id)
+
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         return await anyio.to_thread.run_sync(self._with_reader, fn, args, limiter=self._read_limiter)
 
@@ -143,7 +185,7 @@ class SQLiteEventStore(BatchedEventStore):
             writer.execute("PRAGMA synchronous=NORMAL")
             writer.execute("PRAGMA busy_timeout=5000")
             version = writer.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise RuntimeError(f"event store {self.path}: schema version {version}, expected {SCHEMA_VERSION}")
             writer.executescript(_SCHEMA)
             writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -192,9 +234,18 @@ class SQLiteEventStore(BatchedEventStore):
                     # Delete what was evicted, but keep the newest evicted row as a tombstone.
                     conn.executemany(_DELETE_BEFORE, [(s, st, first - 1) for (s, st), first in op.firsts.items()])
                     conn.executemany(_TOMBSTONE, [(op.ts, s, st, first - 1) for (s, st), first in op.firsts.items()])
+                elif isinstance(op, SaveRecord):
+                    conn.execute(_SAVE_RECORD, (op.session, op.record, op.ts))
+                elif isinstance(op, OpenRequest):
+                    conn.execute(_OPEN_REQUEST, (op.session, op.request, op.stream))
+                elif isinstance(op, CloseRequest):
+                    conn.execute(_CLOSE_REQUEST, (op.session, op.request))
                 elif isinstance(op, Drop):
-                    conn.execute(_DELETE_SESSION, (op.session,))
+                    for statement in _DELETE_SESSION:
+                        conn.execute(statement, (op.session,))
                 else:
+                    for statement in _PURGE_SESSIONS:
+                        conn.execute(statement, (op.cutoff,))
                     op.more = conn.execute(_PURGE, (op.cutoff, _PURGE_CHUNK)).rowcount >= _PURGE_CHUNK
             if rows:
                 conn.executemany(_INSERT, rows)
@@ -215,6 +266,15 @@ def _select(
 def _load_rows(conn: sqlite3.Connection, session_id: str, cutoff: float) -> list[tuple[int, int, int | None, float]]:
     rows: list[tuple[int, int, int | None, float]] = conn.execute(_LOAD, (session_id, cutoff)).fetchall()
     return rows
+
+
+def _select_record(conn: sqlite3.Connection, session_id: str, cutoff: float) -> bytes | None:
+    row = conn.execute(_SELECT_RECORD, (session_id, cutoff)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def _select_requests(conn: sqlite3.Connection, session_id: str) -> dict[str, int]:
+    return {request: stream for request, stream in conn.execute(_SELECT_REQUESTS, (session_id,))}
 
 
 def _lock(path: Path) -> int | None:

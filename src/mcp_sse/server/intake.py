@@ -31,9 +31,26 @@ async def read_messages(receive: Receive, headers: dict[str, str], limit: int) -
         raise error(exc.message, request_id=exc.request_id) from None
 
 
-async def open_session(registry: SessionRegistry, config: ServerConfig, kind: SessionKind, version: str) -> Session:
+async def revive_session(registry: SessionRegistry, config: ServerConfig, session_id: str) -> Session | None:
+    """A session a previous process kept in the durable store, running again; None if there is none."""
     try:
-        return await registry.open(kind, version)
+        return await registry.revive(session_id)
+    except SessionLimitReached:
+        raise TooManySessions(
+            "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
+        ) from None
+
+
+async def open_session(
+    registry: SessionRegistry,
+    config: ServerConfig,
+    kind: SessionKind,
+    version: str,
+    *,
+    initialize: dict[str, object] | None = None,
+) -> Session:
+    try:
+        return await registry.open(kind, version, initialize)
     except SessionLimitReached:
         raise TooManySessions(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 import anyio
+import orjson
 
 from mcp_sse.core.events import Event, ReplayGap
 from mcp_sse.core.session import READ_BATCH, Session, Stream
@@ -27,9 +28,9 @@ __all__ = [
     "KEEPALIVE",
     "SSE_HEADERS",
     "EventEncoder",
-    "event_id",
+    "epoch_encoder",
     "legacy_encoder",
-    "parse_event_id",
+    "loss_notice",
     "priming_event",
     "streamable_encoder",
     "write_stream",
@@ -68,29 +69,50 @@ def streamable_encoder(event: Event) -> bytes:
     return b"event: message\nid: %d-%d\ndata: %b\n\n" % (event.stream, event.seq, event.payload)
 
 
-def priming_event(stream: int, seq: int, retry_ms: int) -> bytes:
+def priming_event(stream: int, seq: int, retry_ms: int, epoch: int = 0) -> bytes:
     """The event that opens a resumable stream: its id, the reconnection delay, empty data (MCP
     2025-11-25, Transports, "Resumability and Redelivery":
     https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#resumability-and-redelivery).
     What ``encode_event("", id=..., retry=...)`` writes, in one step, once per stream."""
+    if epoch:
+        return b"id: %d.%d-%d\nretry: %d\ndata: \n\n" % (epoch, stream, seq, retry_ms)
     return b"id: %d-%d\nretry: %d\ndata: \n\n" % (stream, seq, retry_ms)
+
+
+def epoch_encoder(name: Callable[[int, int], str]) -> EventEncoder:
+    """Streamable HTTP for a session that came back after a restart: each id names the epoch that
+    numbered its event (``Session.event_id``, docs/durability.md)."""
+
+    def encode(event: Event) -> bytes:
+        return b"event: message\nid: %b\ndata: %b\n\n" % (name(event.stream, event.seq).encode(), event.payload)
+
+    return encode
+
+
+def loss_notice(lost_after_id: str, resumed_from: str) -> bytes:
+    """An event without an id (the client's cursor stays where it is) telling a resuming client that
+    events after ``lost_after_id`` did not survive a crash of the server: a log message at level
+    warning, which every MCP client can take, and which says what was lost rather than skip it."""
+    message = {
+        "jsonrpc": "2.0",
+        "method": "notifications/message",
+        "params": {
+            "level": "warning",
+            "logger": "mcp-sse",
+            "data": {
+                "message": f"events after {lost_after_id} were lost in a server restart; "
+                f"the stream resumes with what came after them (you had seen up to {resumed_from})",
+                "lostAfter": lost_after_id,
+                "lastEventId": resumed_from,
+            },
+        },
+    }
+    return encode_json_event(orjson.dumps(message), None, b"message")
 
 
 def legacy_encoder(event: Event) -> bytes:
     """HTTP+SSE (2024-11-05): ``message`` events and no ids, that era has no resumption."""
     return encode_json_event(event.payload, None, b"message")
-
-
-def event_id(stream: int, seq: int) -> str:
-    return f"{stream}-{seq}"
-
-
-def parse_event_id(value: str) -> tuple[int, int] | None:
-    """``"<stream>-<seq>"`` back to numbers; None when it is not one of ours."""
-    stream, sep, seq = value.strip().partition("-")
-    if not sep or not stream.isdigit() or not seq.isdigit():
-        return None
-    return int(stream), int(seq)
 
 
 async def write_stream(

@@ -18,6 +18,7 @@ from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import ReplayGap
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind, Stream
+from mcp_sse.core.session_record import parse_event_id
 from mcp_sse.errors import (
     InvalidRequest,
     MissingSession,
@@ -38,8 +39,15 @@ from mcp_sse.server.asgi import (
     read_body,
     send_response,
 )
-from mcp_sse.server.intake import open_session, read_messages, require_json
-from mcp_sse.server.sse_writer import event_id, parse_event_id, priming_event, streamable_encoder, write_stream
+from mcp_sse.server.intake import open_session, read_messages, require_json, revive_session
+from mcp_sse.server.sse_writer import (
+    EventEncoder,
+    epoch_encoder,
+    loss_notice,
+    priming_event,
+    streamable_encoder,
+    write_stream,
+)
 from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.headers import LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
@@ -122,7 +130,7 @@ class Streamable:
         if initializing:
             session = await self._open_session(first.obj.get("params"))
         else:
-            session = self._session(headers, first.id if first.is_request else None)
+            session = await self._session(headers, first.id if first.is_request else None)
         version = eras.effective_version(header_version, session.version)
         if body.is_batch:
             if not eras.allows_batch(version):
@@ -158,7 +166,7 @@ class Streamable:
                 return
             preamble = b""
             if eras.sends_priming(version):
-                preamble = priming_event(stream.key, 0, self.config.retry_ms)
+                preamble = priming_event(stream.key, 0, self.config.retry_ms, session.epoch)
             await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
         finally:
             if initializing:
@@ -177,7 +185,10 @@ class Streamable:
 
     async def _open_session(self, params: object) -> Session:
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
-        return await open_session(self.registry, self.config, SessionKind.STREAMABLE, eras.negotiate(requested))
+        kept = params if isinstance(params, dict) else None  # what a durable store keeps to bring it back
+        return await open_session(
+            self.registry, self.config, SessionKind.STREAMABLE, eras.negotiate(requested), initialize=kept
+        )
 
     @staticmethod
     async def _deliver(session: Session, inbound: Inbound) -> None:
@@ -227,7 +238,7 @@ class Streamable:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
             raise NotAcceptable("Not Acceptable: Accept must list text/event-stream")
         header_version = self._check_version_header(headers, None)
-        session = self._session(headers, None)
+        session = await self._session(headers, None)
         version = eras.effective_version(header_version, session.version)
         session_headers = [*extra, (_SESSION_ID, session.id.encode())]
         last_event_id = headers.get(LAST_EVENT_ID)
@@ -235,28 +246,32 @@ class Streamable:
         replay_until = 0
         if last_event_id:
             parsed = parse_event_id(last_event_id)
-            stream = session.stream_for_resume(parsed[0]) if parsed is not None else None
-            if parsed is None or stream is None:
+            point = session.resume_point(*parsed) if parsed is not None else None
+            stream = session.stream_for_resume(parsed[1]) if parsed is not None and point is not None else None
+            if point is None or stream is None:
                 raise InvalidRequest(f"Invalid Last-Event-ID {last_event_id!r}: no such stream in this session")
-            cursor = parsed[1]
+            cursor = point.after
             replay_until = await session.store.last_seq(session.id, stream.key)
             session.observer.resumed()
             if eras.sends_priming(version):
                 preamble = f"retry: {self.config.retry_ms}\n\n".encode()
+            if point.lost_after is not None:  # the client saw events a crash did not keep: say so
+                preamble += loss_notice(session.event_id(stream.key, point.lost_after), last_event_id)
         else:
             stream = session.streams[STANDALONE]
             # The first GET also gets what was sent before it connected; a later one starts live.
             cursor = await session.standalone_cursor()
             if eras.sends_priming(version):
-                preamble = priming_event(STANDALONE, cursor, self.config.retry_ms)
+                preamble = priming_event(STANDALONE, cursor, self.config.retry_ms, session.epoch)
         try:
             await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
         except ReplayGap as gap:
             session.observer.replay_missed()
             raise ReplayUnavailable(
-                f"Cannot resume after event {last_event_id}: the events up to {event_id(gap.stream, gap.oldest - 1)} "
-                "are no longer kept (the session's replay window was exceeded)",
-                data={"lastEventId": last_event_id, "oldestAvailable": event_id(gap.stream, gap.oldest)},
+                f"Cannot resume after event {last_event_id}: the events up to "
+                f"{session.event_id(gap.stream, gap.oldest - 1)} are no longer kept (the session's replay "
+                "window was exceeded)",
+                data={"lastEventId": last_event_id, "oldestAvailable": session.event_id(gap.stream, gap.oldest)},
             ) from None
 
     def _serve_stream(
@@ -280,7 +295,7 @@ class Streamable:
             headers=headers,
             preamble=preamble,
             keepalive=self.config.keepalive_interval,
-            encode=streamable_encoder,
+            encode=_encoder(session),
             drop_every=self.config.drop_every,
             replay_until=replay_until,
         )
@@ -291,17 +306,20 @@ class Streamable:
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
         self._check_version_header(headers, None)
-        session = self._session(headers, None)
+        session = await self._session(headers, None)
         await self.registry.end(session)
         await send_response(send, 204, b"", extra)
 
     # --- shared checks ------------------------------------------------------------------
 
-    def _session(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
+    async def _session(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
+        """The session the request names: live here, or brought back from a durable store."""
         session_id = headers.get(SESSION_ID)
         if not session_id:
             raise MissingSession("Bad Request: Mcp-Session-Id header is required", request_id=request_id)
         session = self.registry.get(session_id)
+        if session is None:
+            session = await revive_session(self.registry, self.config, session_id)
         if session is None or session.kind is not SessionKind.STREAMABLE:
             raise SessionNotFound("Session not found: it ended or never existed; initialize a new one")
         return session
@@ -318,6 +336,11 @@ class Streamable:
                 data={"supported": supported, "requested": version},
             )
         return version
+
+
+def _encoder(session: Session) -> EventEncoder:
+    """Ids as ``<stream>-<seq>``, or with their epoch once the session came back after a restart."""
+    return streamable_encoder if session.epoch == 0 else epoch_encoder(session.event_id)
 
 
 def _names_modern_era(headers: dict[str, str]) -> bool:

@@ -1,0 +1,72 @@
+"""A server in its own process that a test can kill with SIGKILL and start again on the same port
+and store: the crash tests of docs/durability.md."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.redis_server import free_port
+from tests.servers import ROOT
+
+
+class ServerProcess:
+    """``mcp-sse serve`` of the test server (or any command line given), restartable on one port."""
+
+    def __init__(self, store: str, logdir: Path, *extra: str, command: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.store = store
+        self.logdir = logdir
+        self.extra = list(extra)
+        self.command = command or ["--app", "tests/servers.py:build_test_server"]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.logdir / f"server-{self.starts}.log", "wb")  # noqa: SIM115 (the process owns it)
+        serve = ["serve", "--port", str(self.port), "--event-store", self.store, *self.extra]
+        args = [*serve, *self.command] if self.command[0] == "--" else [*serve[:1], *self.command, *serve[1:]]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_sse", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"the server did not listen within 30 s: {self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, as a crash or an OOM kill would do it."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self) -> int:
+        """SIGTERM: a clean stop, as a deploy does it."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return "".join(path.read_text(errors="replace") for path in sorted(self.logdir.glob("server-*.log")))[-4000:]

@@ -1,0 +1,180 @@
+"""Sessions that survive a crash: the server in its own process on a durable store (SQLite, then a
+real redis-server), SIGKILL in the middle of a tool call that sends 2,000 progress notifications,
+the same command started again on the same port and store.
+
+The official SDK client gets no help from us: its interrupted call ends with the restart error,
+no progress value arrives twice or out of order, and the next calls on the same ``ClientSession``
+(the same session id) work. Then the same with our ``connect()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from mcp_sse.client import ClientStats, ReconnectPolicy, connect
+from mcp_sse.core.session_record import INTERRUPTED
+from tests.crash import ServerProcess
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+STEPS = 2000
+KILL_AFTER = 300
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis")
+        store = redis.url.rsplit("/", 1)[0] + "/1"  # a database of its own
+    else:
+        store = f"sqlite:{tmp_path / 'events.db'}"
+    # The SDK client tries twice, ``retry`` apart, before it gives a request up: leave it time for a
+    # Python process to start.
+    process = ServerProcess(store, tmp_path, "--retry-ms", "2500", "--log-level", "info")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def call_until_killed(session: ClientSession, server: ServerProcess) -> tuple[Any, list[float]]:
+    """``count`` to 2,000; SIGKILL after the 300th progress notification, and start again at once."""
+    progress: list[float] = []
+    restarted = anyio.Event()
+
+    async def crash_and_restart() -> None:
+        server.kill()
+        await anyio.to_thread.run_sync(server.start)
+        restarted.set()
+
+    async with anyio.create_task_group() as tg:
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(value)
+            if len(progress) == KILL_AFTER:
+                tg.start_soon(crash_and_restart)
+
+        outcome: Any
+        try:
+            with anyio.fail_after(60):
+                outcome = await session.call_tool("count", {"to": STEPS, "delay_ms": 3}, progress_callback=on_progress)
+        except MCPError as error:
+            outcome = error
+    assert restarted.is_set()
+    return outcome, progress
+
+
+def assert_interrupted_or_done(outcome: Any, progress: list[float], log: str) -> None:
+    assert progress == sorted(set(progress)), "no progress value twice, none out of order"
+    assert progress[:KILL_AFTER] == [float(i) for i in range(1, KILL_AFTER + 1)]
+    if isinstance(outcome, MCPError):
+        assert outcome.error.code == INTERRUPTED, (outcome, log)
+        assert "server restarted" in outcome.error.message
+    else:
+        assert outcome.content[0].text == f"counted to {STEPS}", log
+
+
+async def test_the_sdk_client_comes_through_a_crash_on_the_same_session(server: ServerProcess) -> None:
+    async with streamable_http_client(server.url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            assert (await session.call_tool("echo", {"text": "before"})).content[0].text == "before"  # type: ignore[union-attr]
+            outcome, progress = await call_until_killed(session, server)
+            assert_interrupted_or_done(outcome, progress, server.log())
+            with anyio.fail_after(30):
+                after = await session.call_tool("echo", {"text": "after"})
+            assert not after.is_error and after.content[0].text == "after"  # type: ignore[union-attr]
+            again = await session.call_tool("count", {"to": 5}, progress_callback=None)
+            assert again.content[0].text == "counted to 5"  # type: ignore[union-attr]
+    assert "brought back (epoch 1, 1 interrupted requests)" in server.log(), "the same session came back"
+    assert server.log().count("opened (streamable-http") == 1, "and no new one was opened"
+
+
+async def test_our_client_comes_through_a_crash_without_reinitializing(server: ServerProcess) -> None:
+    stats = ClientStats()
+    policy = ReconnectPolicy(initial_delay=0.1, max_delay=0.5, budget=30)
+    async with connect(server.url, policy=policy, stats=stats) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            outcome, progress = await call_until_killed(session, server)
+            assert_interrupted_or_done(outcome, progress, server.log())
+            after = await session.call_tool("echo", {"text": "after"})
+            assert after.content[0].text == "after"  # type: ignore[union-attr]
+    assert stats.reinitializations == 0, "the session itself survived: nothing to re-open"
+
+
+async def test_ids_a_client_saw_but_the_crash_did_not_keep_are_never_reused(tmp_path: Path) -> None:
+    """The store's writer is held back (another connection holds SQLite's write lock) while the
+    client reads 250 more events from memory; then SIGKILL. Those events never reached the file,
+    and the next process numbers its events from the last one that did. A resume from the last id
+    the client saw gets the loss notice, then the events after the last surviving one (the
+    interrupted call's error), never silence and never a stranger's event under a familiar id."""
+    import sqlite3
+    from contextlib import closing
+
+    import httpx2
+    import orjson
+
+    from tests.rawclient import call, initialize, iter_events, session_headers
+
+    db = tmp_path / "events.db"
+    server = ServerProcess(f"sqlite:{db}", tmp_path)
+    server.start()
+    try:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            session_id = await initialize(http, server.url)
+            headers = session_headers(session_id)
+            seen: list[str] = []
+            with closing(sqlite3.connect(db, isolation_level=None, timeout=30)) as holder:
+                async with http.stream(
+                    "POST", server.url, json=call(7, "count", {"to": STEPS, "delay_ms": 3}), headers=headers
+                ) as r:
+                    async for event in iter_events(r):
+                        if event.data:
+                            seen.append(event.id)
+                        if len(seen) == 50:
+                            await anyio.sleep(0.5)  # the first 50 reach the file
+                            holder.execute("BEGIN EXCLUSIVE")  # and nothing after them will
+                        if len(seen) == 300:
+                            break
+                server.kill()
+                holder.execute("ROLLBACK")
+            await anyio.to_thread.run_sync(server.start)
+            last = seen[-1]
+            stream = last.split("-")[0]
+            get_headers = {**headers, "accept": "text/event-stream", "last-event-id": last}
+            received: list[tuple[str, dict[str, Any]]] = []
+            with anyio.fail_after(20):
+                async with http.stream("GET", server.url, headers=get_headers) as r:
+                    assert r.status_code == 200
+                    async for event in iter_events(r):
+                        if event.data:
+                            received.append((event.id, orjson.loads(event.data)))
+            notice_id, notice = received[0]
+            assert notice["method"] == "notifications/message" and notice["params"]["level"] == "warning"
+            lost_after = notice["params"]["data"]["lostAfter"]
+            kept = int(lost_after.split("-")[1])
+            assert 50 <= kept < 300, "what survived is what was committed before the writer was held"
+            assert notice_id == "", "the notice carries no id of its own: the cursor stays where it was"
+            error_id, error = received[1]
+            assert error_id == f"1.{stream}-{kept + 1}", "the new epoch names itself in the id"
+            assert error["id"] == 7 and error["error"]["code"] == INTERRUPTED
+            assert len(received) == 2, "no progress event again, none from another stream"
+            live: list[bytes] = []
+            async with http.stream(
+                "POST", server.url, json=call(8, "echo", {"text": "live"}, False), headers=headers
+            ) as r:
+                live.extend([event.data.encode() async for event in iter_events(r) if event.data])
+            assert any(b'"live"' in data for data in live), "the session goes on, live"
+    finally:
+        server.stop()
