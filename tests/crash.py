@@ -34,7 +34,8 @@ class ServerProcess:
     def start(self) -> None:
         self.starts += 1
         log = open(self.logdir / f"server-{self.starts}.log", "wb")  # noqa: SIM115 (the process owns it)
-        serve = ["serve", "--port", str(self.port), "--event-store", self.store, *self.extra]
+        store = ["--event-store", self.store] if self.store else []  # none given: the command's default
+        serve = ["serve", "--port", str(self.port), *store, *self.extra]
         args = [*serve, *self.command] if self.command[0] == "--" else [*serve[:1], *self.command, *serve[1:]]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mcp_sse", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT

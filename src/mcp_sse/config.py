@@ -72,7 +72,9 @@ class ServerConfig:
             "Where the event log lives: 'memory' (in the process); 'sqlite:PATH', a SQLite file that "
             "survives a crash of the process (one process per file); or 'redis://HOST:PORT/DB' "
             "(also rediss:// and unix://), a Redis server that survives the process and that several "
-            "processes can share."
+            "processes can share. `mcp-sse serve` and `proxy` default to a SQLite file of their own in "
+            "the user's state directory (~/.local/state/mcp-sse), so sessions survive a restart; "
+            "create_app() defaults to 'memory'."
         ),
     )
     event_store_max_age: float | None = field(

@@ -47,13 +47,19 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPro
         process.stop()
 
 
-async def call_until_killed(session: ClientSession, server: ServerProcess) -> tuple[Any, list[float]]:
-    """``count`` to 2,000; SIGKILL after the 300th progress notification, and start again at once."""
+async def call_until_killed(
+    session: ClientSession, server: ServerProcess, *, clean: bool = False
+) -> tuple[Any, list[float]]:
+    """``count`` to 2,000; SIGKILL (``clean``: SIGTERM, as a deploy stops a server) after the 300th
+    progress notification, and start again at once."""
     progress: list[float] = []
     restarted = anyio.Event()
 
     async def crash_and_restart() -> None:
-        server.kill()
+        if clean:
+            assert await anyio.to_thread.run_sync(server.terminate) in (0, 128 + 15), server.log()
+        else:
+            server.kill()
         await anyio.to_thread.run_sync(server.start)
         restarted.set()
 
@@ -98,6 +104,23 @@ async def test_the_sdk_client_comes_through_a_crash_on_the_same_session(server: 
             assert again.content[0].text == "counted to 5"  # type: ignore[union-attr]
     assert "brought back (epoch 1, 1 interrupted requests)" in server.log(), "the same session came back"
     assert server.log().count("opened (streamable-http") == 1, "and no new one was opened"
+
+
+async def test_a_clean_restart_keeps_the_session_and_answers_the_call_in_progress(server: ServerProcess) -> None:
+    """SIGTERM, as a deploy sends it: the session is kept, not ended; its call in progress is
+    answered with the restart error, and the SDK client's next call works on the same session."""
+    async with streamable_http_client(server.url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            with anyio.fail_after(60):
+                outcome, progress = await call_until_killed(session, server, clean=True)
+            assert isinstance(outcome, MCPError), outcome
+            assert outcome.error.code == INTERRUPTED and "restarting" in outcome.error.message, server.log()
+            assert progress == sorted(set(progress))
+            after = await session.call_tool("echo", {"text": "after"})
+            assert after.content[0].text == "after"  # type: ignore[union-attr]
+    assert "kept for the next process" in server.log()
+    assert "brought back (epoch 1, 0 interrupted requests)" in server.log()
 
 
 async def test_our_client_comes_through_a_crash_without_reinitializing(server: ServerProcess) -> None:

@@ -62,12 +62,20 @@ def _run(
     log_level: str,
     title: str,
     on_ready_extra: Any = None,
+    served: str | None = None,
     **options: Any,
 ) -> None:
     from mcp_sse.addresses import is_loopback_address
     from mcp_sse.logs import configure
     from mcp_sse.server.app import create_app
 
+    source = click.get_current_context().get_parameter_source("config_event_store")
+    if served is not None and port != 0 and source is click.core.ParameterSource.DEFAULT:
+        # Sessions that survive a restart, by default (docs/durability.md); --event-store memory opts
+        # out. Port 0 picks a new address each time, where no client could come back: memory.
+        from mcp_sse.cli.state_files import default_event_store
+
+        options["config_event_store"] = default_event_store(served, host, port)
     log_format = options.pop("log_format")
     cfg = config_from(options)
     app = create_app(server, cfg)
@@ -132,7 +140,7 @@ def serve_command(
         stdio = stdio_command(command, env, cwd)
         server = SharedStdioUpstream(stdio) if shared else StdioUpstream(stdio)
         title = f"mcp-sse serving `{stdio}`" + (" (one shared process)" if shared else " (one process per session)")
-    _run(server, host, port, log_level, title, **config)
+    _run(server, host, port, log_level, title, served=app_spec or " ".join(command), **config)
 
 
 @main.command("demo")
@@ -294,7 +302,7 @@ def proxy_command(
     from mcp_sse.upstream.remote import HTTPUpstream
 
     upstream = HTTPUpstream(url, headers=parse_headers(header, bearer), transport=cast(Transport, transport))
-    _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", **config)
+    _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", served=url, **config)
 
 
 @main.command("bench", context_settings={"ignore_unknown_options": True})
