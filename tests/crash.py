@@ -36,6 +36,7 @@ class ServerProcess:
         log = open(self.logdir / f"server-{self.starts}.log", "wb")  # noqa: SIM115 (the process owns it)
         store = ["--event-store", self.store] if self.store else []  # none given: the command's default
         serve = ["serve", "--port", str(self.port), *store, *self.extra]
+        # A command after -- takes the rest of the line, so the options go before it.
         args = [*serve, *self.command] if self.command[0] == "--" else [*serve[:1], *self.command, *serve[1:]]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mcp_sse", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT

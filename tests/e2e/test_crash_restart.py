@@ -239,3 +239,29 @@ async def test_the_typescript_sdk_client_comes_through_a_crash_on_the_same_sessi
         assert outcome["result"] == f"counted to {STEPS}"
     first_session = lines[0]["session"]
     assert lines[-1] == {"after": "after", "session": first_session}, (lines[-3:], server.log())
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["process-per-session", "shared"])
+async def test_a_stdio_server_behind_serve_comes_back_with_a_fresh_child(tmp_path: Path, shared: bool) -> None:
+    """``serve -- CMD``: after the crash a fresh child process gets the stored initialize and
+    initialized, and the SDK client's session goes on."""
+    import sys
+
+    from tests.servers import ROOT
+
+    command = ["--", sys.executable, str(ROOT / "tests" / "stdio_server.py")]
+    extra = ["--retry-ms", "2500", "--log-level", "info", *(["--shared"] if shared else [])]
+    server = ServerProcess(f"sqlite:{tmp_path / 'events.db'}", tmp_path, *extra, command=command)
+    server.start()
+    try:
+        async with streamable_http_client(server.url) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                outcome, progress = await call_until_killed(session, server)
+                assert_interrupted_or_done(outcome, progress, server.log())
+                with anyio.fail_after(30):
+                    after = await session.call_tool("echo", {"text": "after"})
+                assert after.content[0].text == "after", server.log()  # type: ignore[union-attr]
+    finally:
+        server.stop()
+    assert "brought back (epoch 1, 1 interrupted requests)" in server.log()
