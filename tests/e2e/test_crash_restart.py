@@ -265,3 +265,50 @@ async def test_a_stdio_server_behind_serve_comes_back_with_a_fresh_child(tmp_pat
     finally:
         server.stop()
     assert "brought back (epoch 1, 1 interrupted requests)" in server.log()
+
+
+async def test_mcp_sse_call_from_the_command_line_comes_through_a_restart(tmp_path: Path) -> None:
+    """A person runs ``mcp-sse call`` against ``mcp-sse serve``, and the server is killed and started
+    again under the running call: the call says clearly how it ended, and the next one works."""
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    server = ServerProcess(f"sqlite:{tmp_path / 'events.db'}", tmp_path, "--retry-ms", "500")
+    server.start()
+    try:
+        args = [
+            sys.executable,
+            "-m",
+            "mcp_sse",
+            "call",
+            server.url,
+            "count",
+            "--arg",
+            f"to={STEPS}",
+            "--arg",
+            "delay_ms=3",
+        ]
+        call = await anyio.open_process(args, cwd=ROOT, stderr=subprocess.STDOUT)
+        await anyio.sleep(2.0)  # a third of the way
+        server.kill()
+        await anyio.to_thread.run_sync(server.start)
+        assert call.stdout is not None
+        output = b""
+        with anyio.fail_after(60):
+            async for chunk in call.stdout:
+                output += chunk
+            await call.wait()
+        said = output.decode(errors="replace")
+        assert "Traceback" not in said
+        if call.returncode:
+            assert "interrupted" in said and "server restarted" in said, said
+        else:
+            assert f"counted to {STEPS}" in said, said
+        nxt = await anyio.run_process(
+            [sys.executable, "-m", "mcp_sse", "call", server.url, "echo", "--arg", "text=next"], cwd=ROOT, check=False
+        )
+        assert nxt.returncode == 0 and b"next" in nxt.stdout, nxt.stderr
+    finally:
+        server.stop()
