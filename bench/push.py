@@ -26,8 +26,9 @@ import orjson
 
 from bench.rawhttp import EventScanner, RawConnection
 from bench.report import save_json, spread
+from bench.targets import redis_for
 
-TARGETS = ("sdk", "mcp-sse", "mcp-sse-raw", "bare")
+TARGETS = ("sdk", "mcp-sse", "mcp-sse-sqlite", "mcp-sse-redis", "mcp-sse-raw", "bare")
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 INIT = {
     "jsonrpc": "2.0",
@@ -116,7 +117,8 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     targets = tuple(args.targets.split(","))
-    results = anyio.run(measure, args.notifications, args.repeats, targets)
+    with redis_for(targets):
+        results = anyio.run(measure, args.notifications, args.repeats, targets)
     print(f"W1 push: {args.notifications} progress notifications in one call, {args.repeats} runs per target")
     print(f"{'target':<13} {'notifications/s (median, min-max)':<38} {'server CPU us/notif':>20} {'x SDK':>7}")
     for name in targets:

@@ -25,9 +25,10 @@ import orjson
 from bench.push import HEADERS, INIT, cpu_seconds, target_process
 from bench.rawhttp import EventScanner, RawConnection
 from bench.report import save_json, spread
+from bench.targets import redis_for
 from mcp_sse.wire.sse import SSEDecoder
 
-TARGETS = ("sdk-store", "mcp-sse", "mcp-sse-sqlite")
+TARGETS = ("sdk-store", "mcp-sse", "mcp-sse-sqlite", "mcp-sse-redis")
 PROGRESS = re.compile(rb'"progress":(\d+)')  # the step of each progress notification, in order
 SETTLE_SECONDS = 2.0  # default time for the tool to finish sending while nobody listens (not measured)
 
@@ -133,7 +134,8 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     targets = tuple(args.targets.split(","))
-    results = anyio.run(measure, args.events, args.repeats, targets, args.settle)
+    with redis_for(targets):
+        results = anyio.run(measure, args.events, args.repeats, targets, args.settle)
     print(f"W4 resume: {args.events} events missed during a drop, replayed; {args.repeats} runs per target")
     print(f"{'target':<15} {'replayed events/s (median, min-max)':<40} {'first ms':>9} {'CPU us/ev':>10} {'x SDK':>7}")
     for name in targets:

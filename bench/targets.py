@@ -8,7 +8,9 @@
 - ``bare``: a bare ASGI endpoint that streams the same SSE bytes: the ceiling on this machine.
 - ``sdk-store``: ``sdk`` with an event store, so it can resume (the SDK ships none: ``ListStore``
   below is the smallest correct one written to its ``EventStore`` interface).
-- ``mcp-sse-sqlite``: ``mcp-sse`` with its event log in a SQLite file.
+- ``mcp-sse-sqlite``: ``mcp-sse`` with its event log and sessions in a SQLite file.
+- ``mcp-sse-redis``: ``mcp-sse`` with its event log and sessions in Redis (``BENCH_REDIS_URL``;
+  ``redis_for`` starts a private redis-server for a run that has none).
 
 Every target has a ``push`` tool: ``push(n)`` sends n progress notifications, then answers, and an
 ``echo`` tool: ``echo(text)`` answers ``text``.
@@ -19,8 +21,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +185,30 @@ def app_for(target: str) -> Any:
         return sdk_server().streamable_http_app(event_store=ListStore())
     if target == "mcp-sse-sqlite":
         path = Path(tempfile.mkdtemp(prefix="mcp-sse-bench-")) / "events.db"
-        return create_app(sdk_server(), ServerConfig(event_store=f"sqlite:{path}"))
+        return create_app(sdk_server(), ServerConfig(event_store=f"sqlite:{path}", max_sessions=MAX_SESSIONS))
+    if target == "mcp-sse-redis":
+        url = os.environ.get("BENCH_REDIS_URL")
+        if not url:
+            raise SystemExit("mcp-sse-redis needs BENCH_REDIS_URL (bench.targets.redis_for starts one)")
+        return create_app(sdk_server(), ServerConfig(event_store=url, max_sessions=MAX_SESSIONS))
     raise SystemExit(f"unknown target {target!r}")
+
+
+@contextmanager
+def redis_for(targets: tuple[str, ...]) -> Iterator[None]:
+    """A private redis-server (Debian's package) for a run with the ``mcp-sse-redis`` target, unless
+    ``BENCH_REDIS_URL`` names one; the target processes find it in their environment."""
+    if "mcp-sse-redis" not in targets or os.environ.get("BENCH_REDIS_URL"):
+        yield
+        return
+    from tests.redis_server import redis_server
+
+    with tempfile.TemporaryDirectory(prefix="mcp-sse-bench-redis-") as scratch, redis_server(Path(scratch)) as redis:
+        os.environ["BENCH_REDIS_URL"] = redis.url
+        try:
+            yield
+        finally:
+            del os.environ["BENCH_REDIS_URL"]
 
 
 def trace_memory_on_signal(out: str) -> None:

@@ -524,7 +524,7 @@ async def test_redis_keys_carry_a_ttl_and_a_drop_deletes_them(redis: RedisServer
         await store.flush()
         client = aioredis.Redis.from_url(redis.url)
         try:
-            keys = sorted(k.decode() for k in await client.keys(prefix + ":*"))
+            keys = sorted(k.decode() for k in await client.keys(prefix + ":*") if not k.endswith(b":lock"))
             assert keys == [
                 f"{prefix}:keep:e:0",
                 f"{prefix}:keep:streams",
@@ -539,6 +539,7 @@ async def test_redis_keys_carry_a_ttl_and_a_drop_deletes_them(redis: RedisServer
             assert sorted(k.decode() for k in await client.keys(prefix + ":*")) == [
                 f"{prefix}:keep:e:0",
                 f"{prefix}:keep:streams",
+                f"{prefix}:lock",
             ]
         finally:
             await client.aclose()
@@ -634,3 +635,35 @@ async def test_the_memory_store_keeps_no_session_state() -> None:
     from mcp_sse.core.events import SessionStateStore
 
     assert not isinstance(MemoryEventStore(), SessionStateStore)
+
+
+async def test_one_process_per_redis_key_prefix(redis: RedisServer, tmp_path: Path) -> None:
+    """Two processes on one prefix would number the same sessions each on its own: the second is
+    refused once the first's lock has been held for twice its TTL; a crashed holder on this machine
+    is taken over at once; a clean close lets the next one in straight away."""
+    import sys
+
+    from mcp_sse.core.redis_store import RedisStoreInUse
+
+    prefix = "test-" + tmp_path.name
+    async with RedisEventStore(redis.url, prefix=prefix, lock_ttl=0.5):
+        with pytest.raises(RedisStoreInUse, match="in use by another process"):
+            async with RedisEventStore(redis.url, prefix=prefix, lock_ttl=0.5):
+                pass
+        async with RedisEventStore(redis.url, prefix=prefix + "-other", lock_ttl=0.5):
+            pass  # another prefix is another deployment
+    async with RedisEventStore(redis.url, prefix=prefix):
+        pass  # released on close
+    # A process that took the lock and died without releasing it (SIGKILL): taken over at once.
+    script = (
+        "import anyio, os, signal\\n"
+        "from mcp_sse.core.redis_store import RedisEventStore\\n"
+        "async def main():\\n"
+        f"    async with RedisEventStore({redis.url!r}, prefix={prefix!r}, lock_ttl=60):\\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\\n"
+        "anyio.run(main)\\n"
+    )
+    await anyio.run_process([sys.executable, "-c", script], check=False)
+    with anyio.fail_after(5):  # not the 120 s a live holder of that lock would make us wait
+        async with RedisEventStore(redis.url, prefix=prefix):
+            pass

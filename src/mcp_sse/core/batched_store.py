@@ -198,6 +198,9 @@ class BatchedEventStore:
         """Close it; called once everything appended was written (or given up)."""
         raise NotImplementedError
 
+    async def run_backend(self) -> None:
+        """What the backend does for as long as the store runs (a lock's heartbeat); cancelled at close."""
+
     async def write_batch(self, ops: list[Op]) -> None:
         """Write the operations in order, all or nothing where the backend can; raise to be retried."""
         raise NotImplementedError
@@ -230,6 +233,7 @@ class BatchedEventStore:
         try:
             tg: TaskGroup = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(self._write_forever)
+            tg.start_soon(self.run_backend)
             if self.max_age is not None:
                 tg.start_soon(self._purge_forever)
         except BaseException:
@@ -310,7 +314,8 @@ class BatchedEventStore:
         self._pending_bytes += size
         while log.over(self.bounds):
             self._evict_oldest(session_id, log)
-        self._work.set()
+        if not self._work.is_set():  # the writer needs one wake-up per batch, not one per event
+            self._work.set()
         return seq
 
     async def _find(self, session_id: str, stream: int) -> tuple[_Session, _Stream | None]:

@@ -17,11 +17,17 @@ never know about HTTP.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import re
+import socket
+import uuid
 from typing import Any
 
+import anyio
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from mcp_sse.core.batched_store import (
     BatchedEventStore,
@@ -35,7 +41,9 @@ from mcp_sse.core.batched_store import (
     SaveRecord,
 )
 
-__all__ = ["RedisEventStore", "RedisUnavailable"]
+__all__ = ["RedisEventStore", "RedisStoreInUse", "RedisUnavailable"]
+
+logger = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_.~-]{1,200}")
 """What a session id may be before it becomes part of a key (ours are URL-safe base64)."""
@@ -43,6 +51,29 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_.~-]{1,200}")
 
 class RedisUnavailable(RuntimeError):
     """Redis cannot be reached (at start: the server refuses to start)."""
+
+
+class RedisStoreInUse(RuntimeError):
+    """Another live process keeps its sessions under the same key prefix."""
+
+
+LOCK_TTL = 5.0
+"""Seconds the prefix's lock outlives the last heartbeat of its process (beats come 3 times as often)."""
+
+# A run of events of one batch: KEYS[i] is the stream of the i-th event, ARGV holds (seq, payload,
+# time) for each in turn. The entry id is the sequence number, so a replay is one XRANGE.
+_APPEND = """
+for i, key in ipairs(KEYS) do
+    local j = 3 * i - 2
+    redis.call('XADD', key, ARGV[j] .. '-0', 'p', ARGV[j + 1], 't', ARGV[j + 2])
+end
+return #KEYS
+"""
+# Take the lock from a holder only if it is still the one we saw (a compare-and-set).
+_STEAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end"
+# Refresh or release the lock only while it is ours.
+_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def session_key(prefix: str, session_id: str) -> str:
@@ -68,6 +99,7 @@ class RedisEventStore(BatchedEventStore):
         prefix: str = "mcp-sse",
         ttl_seconds: float | None = None,
         connect_timeout: float = 5.0,
+        lock_ttl: float = LOCK_TTL,
         **options: Any,
     ) -> None:
         super().__init__(max_events_per_session, max_bytes_per_session, **options)
@@ -77,6 +109,10 @@ class RedisEventStore(BatchedEventStore):
         self.ttl_ms = max(1, int(ttl * 1000))
         self.connect_timeout = connect_timeout
         self._redis: aioredis.Redis | None = None
+        self._append_sha: str | None = None
+        self._lock_key = f"{prefix}:lock"
+        self._lock_ttl_ms = max(100, int(lock_ttl * 1000))
+        self._lock_value = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
     # --- the backend ---------------------------------------------------------------------------
 
@@ -93,10 +129,49 @@ class RedisEventStore(BatchedEventStore):
         except (RedisError, OSError) as exc:
             await client.aclose()
             raise RedisUnavailable(f"cannot reach Redis at {self.where}: {exc}") from None
+        try:
+            await self._lock(client)
+        except BaseException:
+            await client.aclose()
+            raise
         self._redis = client
+
+    async def _lock(self, client: aioredis.Redis) -> None:
+        """One process per key prefix, as one per SQLite file: two would number the same sessions'
+        events each on its own. A holder on this machine whose process is gone (a crash) is taken
+        over at once; any other holder is waited for until its lock expires."""
+        deadline = anyio.current_time() + 2 * self._lock_ttl_ms / 1000
+        while True:
+            if await client.set(self._lock_key, self._lock_value, nx=True, px=self._lock_ttl_ms):
+                return
+            holder: Any = await client.get(self._lock_key)
+            if holder is not None and _dead_here(bytes(holder).decode(errors="replace")):
+                await client.eval(_STEAL, 1, self._lock_key, holder, self._lock_value, self._lock_ttl_ms)
+                continue
+            if anyio.current_time() >= deadline:
+                who = bytes(holder).decode(errors="replace") if holder is not None else "?"
+                raise RedisStoreInUse(
+                    f"Redis at {self.where} (key prefix {self.prefix!r}) is in use by another process ({who}): "
+                    "one process per prefix"
+                )
+            await anyio.sleep(0.2)
+
+    async def run_backend(self) -> None:
+        while True:
+            await anyio.sleep(self._lock_ttl_ms / 3000)
+            try:
+                held = await self.redis.eval(_REFRESH, 1, self._lock_key, self._lock_value, self._lock_ttl_ms)
+            except (RedisError, OSError):
+                continue  # Redis is away; the writer says so
+            if not held:
+                logger.error(
+                    "event store %s: lost the lock of key prefix %r to another process", self.where, self.prefix
+                )
 
     async def close_backend(self) -> None:
         if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.eval(_RELEASE, 1, self._lock_key, self._lock_value)
             await self._redis.aclose()
             self._redis = None
 
@@ -119,24 +194,38 @@ class RedisEventStore(BatchedEventStore):
         return f"{session_key(self.prefix, session_id)}:requests"
 
     async def write_batch(self, ops: list[Op]) -> None:
-        """One pipeline for the batch, in order (MULTI: a batch is applied whole or not at all)."""
+        """One ``MULTI`` pipeline for the batch, in order, so it is applied whole or not at all. A
+        run of events is one ``EVALSHA`` of ``_APPEND`` (the client packs one command, not one per
+        event); the keys it touched get their TTL once, at the end."""
         redis = self.redis
+        if self._append_sha is None:
+            self._append_sha = await redis.script_load(_APPEND)
         drops = {op.session for op in ops if isinstance(op, Drop)}
         doomed: dict[str, list[bytes]] = {}
         for session_id in drops:  # the stream keys a drop deletes, read before the batch
             doomed[session_id] = _members(await redis.smembers(self._streams_key(session_id)))
         touched: set[str] = set()
+        streams: dict[str, set[int]] = {}  # session -> streams written, for its set of stream keys
+        run_keys: list[str] = []
+        run_args: list[bytes | str | int | float] = []
         async with redis.pipeline(transaction=True) as pipe:
+
+            def flush_run() -> None:
+                if run_keys:
+                    pipe.evalsha(self._append_sha, len(run_keys), *run_keys, *run_args)  # type: ignore[arg-type]
+                    run_keys.clear()
+                    run_args.clear()
+
             for op in ops:
                 if isinstance(op, Insert):
                     key = self._stream_key(op.session, op.event.stream)
-                    fields: dict[str | bytes, bytes | float] = {"p": op.event.payload, "t": op.ts}
-                    pipe.xadd(key, fields, id=f"{op.event.seq}-0")  # type: ignore[arg-type]
-                    streams = self._streams_key(op.session)
-                    pipe.sadd(streams, op.event.stream)
+                    run_keys.append(key)
+                    run_args += (op.event.seq, op.event.payload, op.ts)
                     touched.add(key)
-                    touched.add(streams)
-                elif isinstance(op, Evict):
+                    streams.setdefault(op.session, set()).add(op.event.stream)
+                    continue
+                flush_run()
+                if isinstance(op, Evict):
                     for (session_id, stream), first in op.firsts.items():
                         pipe.xtrim(self._stream_key(session_id, stream), minid=f"{first}-0", approximate=False)
                 elif isinstance(op, SaveRecord):
@@ -148,6 +237,8 @@ class RedisEventStore(BatchedEventStore):
                 elif isinstance(op, CloseRequest):
                     pipe.hdel(self._requests_key(op.session), op.request)
                 elif isinstance(op, Drop):
+                    for stream in streams.pop(op.session, ()):  # written earlier in this batch
+                        touched.discard(self._stream_key(op.session, stream))
                     keys = [self._stream_key(op.session, int(s)) for s in doomed.get(op.session, [])]
                     keys += [
                         self._streams_key(op.session),
@@ -158,9 +249,18 @@ class RedisEventStore(BatchedEventStore):
                     touched.difference_update(keys)
                 elif isinstance(op, Purge):
                     pass  # every key expires by itself; memory was purged when the op was queued
+            flush_run()
+            for session_id, written in streams.items():
+                key = self._streams_key(session_id)
+                pipe.sadd(key, *written)
+                touched.add(key)
             for key in touched:
                 pipe.pexpire(key, self.ttl_ms)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except NoScriptError:
+                self._append_sha = None  # Redis restarted without its script cache: load it again
+                raise
 
     async def read_record(self, session_id: str) -> bytes | None:
         record: Any = await self.redis.get(self._record_key(session_id))
@@ -207,6 +307,21 @@ def _entries(raw: Any) -> list[tuple[int, dict[bytes, bytes]]]:
 
 def _members(raw: Any) -> list[bytes]:
     return list(raw or ())
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether a lock value names a process of this machine that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _seq(entry_id: bytes | str) -> int:

@@ -17,7 +17,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
 from mcp_sse.core.memory_store import MemoryEventStore
-from mcp_sse.core.redis_store import RedisEventStore, RedisUnavailable
+from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
@@ -257,7 +257,7 @@ class _TrackingSend:
         return self.send(message)
 
 
-CANNOT_START = (RedisUnavailable, EventStoreInUse, FileNotFoundError, PermissionError)
+CANNOT_START = (RedisUnavailable, RedisStoreInUse, EventStoreInUse, FileNotFoundError, PermissionError)
 """What stops the app from starting that its operator fixes (a store that cannot be reached or opened)."""
 
 
