@@ -16,9 +16,13 @@ from tests.servers import ROOT
 
 
 class ServerProcess:
-    """``mcp-sse serve`` of the test server (or any command line given), restartable on one port."""
+    """``mcp-sse serve`` of the test server (or another ``command``: ``["--", CMD...]`` for a stdio
+    server, or with ``subcommand="proxy"`` the upstream URL), restartable on one port."""
 
-    def __init__(self, store: str, logdir: Path, *extra: str, command: list[str] | None = None) -> None:
+    def __init__(
+        self, store: str, logdir: Path, *extra: str, command: list[str] | None = None, subcommand: str = "serve"
+    ) -> None:
+        self.subcommand = subcommand
         self.port = free_port()
         self.store = store
         self.logdir = logdir
@@ -35,9 +39,10 @@ class ServerProcess:
         self.starts += 1
         log = open(self.logdir / f"server-{self.starts}.log", "wb")  # noqa: SIM115 (the process owns it)
         store = ["--event-store", self.store] if self.store else []  # none given: the command's default
-        serve = ["serve", "--port", str(self.port), *store, *self.extra]
+        options = ["--port", str(self.port), *store, *self.extra]
         # A command after -- takes the rest of the line, so the options go before it.
-        args = [*serve, *self.command] if self.command[0] == "--" else [*serve[:1], *self.command, *serve[1:]]
+        tail = [*options, *self.command] if self.command[0] == "--" else [*self.command, *options]
+        args = [self.subcommand, *tail]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mcp_sse", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
         )

@@ -80,7 +80,7 @@ def test_an_error_body_tells_a_stateless_server_from_a_legacy_one() -> None:
     legacy = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"x","data":{"supported":["2025-06-18"]}}}'
     assert names_stateless_era(modern)
     assert not names_stateless_era(legacy)
-    # The era's other errors (SPEC item 90): a header mismatch (e.g. an initialize without the
+    # The era's other errors (MCP 2026-07-28, Versioning): a header mismatch (e.g. an initialize without the
     # version header), a missing client capability, a method the era removed.
     for code in (-32020, -32021, -32601):
         assert names_stateless_era(b'{"jsonrpc":"2.0","id":0,"error":{"code":%d,"message":"x"}}' % code), code

@@ -312,3 +312,29 @@ async def test_mcp_sse_call_from_the_command_line_comes_through_a_restart(tmp_pa
         assert nxt.returncode == 0 and b"next" in nxt.stdout, nxt.stderr
     finally:
         server.stop()
+
+
+async def test_a_proxy_comes_back_with_a_fresh_upstream_session(tmp_path: Path) -> None:
+    """``mcp-sse proxy`` in front of an HTTP MCP server that keeps running: after the proxy's crash,
+    the SDK client's session goes on through a fresh upstream session."""
+    from mcp_sse import ServerConfig, create_app
+    from tests.servers import build_test_server, run_server
+
+    with run_server(create_app(build_test_server(), ServerConfig(retry_ms=200))) as upstream:
+        extra = ["--retry-ms", "2500", "--log-level", "info"]
+        proxy = ServerProcess(
+            f"sqlite:{tmp_path / 'events.db'}", tmp_path, *extra, command=[upstream + "/mcp"], subcommand="proxy"
+        )
+        proxy.start()
+        try:
+            async with streamable_http_client(proxy.url) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    outcome, progress = await call_until_killed(session, proxy)
+                    assert_interrupted_or_done(outcome, progress, proxy.log())
+                    with anyio.fail_after(30):
+                        after = await session.call_tool("echo", {"text": "after"})
+                    assert after.content[0].text == "after", proxy.log()  # type: ignore[union-attr]
+        finally:
+            proxy.stop()
+    assert "brought back (epoch 1, 1 interrupted requests)" in proxy.log()

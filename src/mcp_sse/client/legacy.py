@@ -127,7 +127,7 @@ class LegacySSEClient:
                     self.http, "GET", self.url, headers, response_timeout=self.policy.response_timeout
                 )
                 async with opened as response:
-                    if response.status_code != 200:
+                    if judge_status(response.status_code, Purpose.STANDALONE, has_session=False) is not Verdict.OK:
                         raise GiveUp(f"GET {self.url} answered {response.status_code}")
                     backoff.reset()
                     if not started:
