@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 import anyio
 from anyio.abc import TaskGroup
@@ -37,6 +37,9 @@ from mcp_sse.core.events import Event, ReplayGap, right_sized
 __all__ = ["BatchedEventStore", "CloseRequest", "Drop", "Evict", "Insert", "Op", "OpenRequest", "Purge", "SaveRecord"]
 
 logger = logging.getLogger(__name__)
+
+_incarnations = itertools.count(1)
+"""Each in-memory session of a store gets a number, so a write for a dropped one is told apart."""
 
 
 class _Stream(StreamIndex):
@@ -52,7 +55,11 @@ class _Stream(StreamIndex):
 
 
 class _Session(SessionIndex):
-    __slots__ = ()
+    __slots__ = ("incarnation",)
+
+    def __init__(self, incarnation: int) -> None:
+        super().__init__()
+        self.incarnation = incarnation
 
     def new_stream(self) -> _Stream:
         return _Stream()
@@ -64,12 +71,15 @@ class _Session(SessionIndex):
             stream.tail_bytes -= len(tail.popleft().payload)
 
 
-@dataclass(slots=True)
-class Insert:
+class Insert(NamedTuple):
+    """An event to write. It names its session's incarnation (``_Session.incarnation``) rather than
+    holding the stream, so the writer marks committed the stream it belongs to, never one of a
+    session dropped and made again meanwhile."""
+
     session: str
+    incarnation: int
     event: Event
     ts: float
-    stream: _Stream  # where to record the commit (the in-memory state this event belongs to)
 
 
 @dataclass(slots=True)
@@ -308,7 +318,7 @@ class BatchedEventStore:
         event = Event(stream, seq, right_sized(payload))
         slog.tail.append(event)
         slog.tail_bytes += size
-        self._ops.append(Insert(session_id, event, ts, slog))
+        self._ops.append(Insert(session_id, log.incarnation, event, ts))
         self._enqueued += 1
         self._pending_events += 1
         self._pending_bytes += size
@@ -490,8 +500,12 @@ class BatchedEventStore:
                     inserted += 1
                     inserted_bytes += len(op.event.payload)
                     if committed:
-                        op.stream.committed = op.event.seq
-                        touched[id(op.stream)] = op.stream
+                        log = self._sessions.get(op.session)
+                        if log is not None and log.incarnation == op.incarnation:
+                            slog = log.streams[op.event.stream]
+                            assert isinstance(slog, _Stream)
+                            slog.committed = op.event.seq
+                            touched[id(slog)] = slog
                 elif isinstance(op, Drop):
                     left = self._dropping[op.session] - 1
                     if left:
@@ -573,7 +587,7 @@ def _slice(tail: deque[Event], start: int, stop: int) -> list[Event]:
 
 def _build_session(rows: list[tuple[int, int, int | None, float]]) -> _Session:
     """The in-memory index of a session from its rows in insertion order (tombstones have no size)."""
-    log = _Session()
+    log = _Session(next(_incarnations))
     log.load(rows)
     for slog in log.streams.values():
         assert isinstance(slog, _Stream)

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import socket
+import struct
 import uuid
 from typing import Any
 
@@ -60,15 +61,24 @@ class RedisStoreInUse(RuntimeError):
 LOCK_TTL = 5.0
 """Seconds the prefix's lock outlives the last heartbeat of its process (beats come 3 times as often)."""
 
-# A run of events of one batch: KEYS[i] is the stream of the i-th event, ARGV holds (seq, payload,
-# time) for each in turn. The entry id is the sequence number, so a replay is one XRANGE.
+# A run of events of one batch, in one argument: for each event a header (the index of its stream
+# key in KEYS, its sequence number, its time, its payload's length), then the payload (``_frame``).
+# The client packs one argument instead of four per event; Redis unpacks them. The entry id is the
+# sequence number, so a replay is one XRANGE.
 _APPEND = """
-for i, key in ipairs(KEYS) do
-    local j = 3 * i - 2
-    redis.call('XADD', key, ARGV[j] .. '-0', 'p', ARGV[j + 1], 't', ARGV[j + 2])
+local blob = ARGV[1]
+local pos, n = 1, 0
+while pos <= #blob do
+    local k, seq, ts, size
+    k, seq, ts, size, pos = struct.unpack('>I2I4dI4', blob, pos)
+    redis.call('XADD', KEYS[k], seq .. '-0', 'p', string.sub(blob, pos, pos + size - 1), 't', ts)
+    pos = pos + size
+    n = n + 1
 end
-return #KEYS
+return n
 """
+_HEADER = struct.Struct(">HIdI")
+
 # Take the lock from a holder only if it is still the one we saw (a compare-and-set).
 _STEAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) end"
 # Refresh or release the lock only while it is ours.
@@ -206,21 +216,23 @@ class RedisEventStore(BatchedEventStore):
             doomed[session_id] = _members(await redis.smembers(self._streams_key(session_id)))
         touched: set[str] = set()
         streams: dict[str, set[int]] = {}  # session -> streams written, for its set of stream keys
-        run_keys: list[str] = []
-        run_args: list[bytes | str | int | float] = []
+        run_keys: dict[str, int] = {}  # stream key -> its index in KEYS (from 1, as Lua counts)
+        run: list[bytes] = []
         async with redis.pipeline(transaction=True) as pipe:
 
             def flush_run() -> None:
-                if run_keys:
-                    pipe.evalsha(self._append_sha, len(run_keys), *run_keys, *run_args)  # type: ignore[arg-type]
+                if run:
+                    pipe.evalsha(self._append_sha, len(run_keys), *run_keys, b"".join(run))  # type: ignore[arg-type]
                     run_keys.clear()
-                    run_args.clear()
+                    run.clear()
 
             for op in ops:
                 if isinstance(op, Insert):
                     key = self._stream_key(op.session, op.event.stream)
-                    run_keys.append(key)
-                    run_args += (op.event.seq, op.event.payload, op.ts)
+                    index = run_keys.setdefault(key, len(run_keys) + 1)
+                    payload = op.event.payload
+                    run.append(_HEADER.pack(index, op.event.seq, op.ts, len(payload)))
+                    run.append(payload)
                     touched.add(key)
                     streams.setdefault(op.session, set()).add(op.event.stream)
                     continue
