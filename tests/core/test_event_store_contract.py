@@ -656,14 +656,15 @@ async def test_one_process_per_redis_key_prefix(redis: RedisServer, tmp_path: Pa
         pass  # released on close
     # A process that took the lock and died without releasing it (SIGKILL): taken over at once.
     script = (
-        "import anyio, os, signal\\n"
-        "from mcp_sse.core.redis_store import RedisEventStore\\n"
-        "async def main():\\n"
-        f"    async with RedisEventStore({redis.url!r}, prefix={prefix!r}, lock_ttl=60):\\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\\n"
-        "anyio.run(main)\\n"
+        "import anyio, os, signal\n"
+        "from mcp_sse.core.redis_store import RedisEventStore\n"
+        "async def main():\n"
+        f"    async with RedisEventStore({redis.url!r}, prefix={prefix!r}, lock_ttl=60):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "anyio.run(main)\n"
     )
-    await anyio.run_process([sys.executable, "-c", script], check=False)
-    with anyio.fail_after(5):  # not the 120 s a live holder of that lock would make us wait
+    died = await anyio.run_process([sys.executable, "-c", script], check=False)
+    assert died.returncode == -9, died.stderr  # SIGKILL, holding the lock
+    with anyio.fail_after(2):  # not the 120 s a live holder of that lock would make us wait
         async with RedisEventStore(redis.url, prefix=prefix):
             pass

@@ -156,8 +156,9 @@ class RedisEventStore(BatchedEventStore):
                 return
             holder: Any = await client.get(self._lock_key)
             if holder is not None and _dead_here(bytes(holder).decode(errors="replace")):
-                await client.eval(_STEAL, 1, self._lock_key, holder, self._lock_value, self._lock_ttl_ms)
-                continue
+                if await client.eval(_STEAL, 1, self._lock_key, holder, self._lock_value, self._lock_ttl_ms):
+                    return
+                continue  # someone else was quicker: look again
             if anyio.current_time() >= deadline:
                 who = bytes(holder).decode(errors="replace") if holder is not None else "?"
                 raise RedisStoreInUse(
