@@ -89,6 +89,14 @@ def build_test_server() -> MCPServer:
         return str(headers.get(name, "<absent>"))
 
     @server.tool()
+    async def whose_token() -> str:
+        """Who the caller's access token says it is, as a tool under the SDK's own transport reads it."""
+        from mcp.server.auth.middleware.auth_context import get_access_token
+
+        token = get_access_token()
+        return "none" if token is None else f"{token.subject} {' '.join(token.scopes)}".strip()
+
+    @server.tool()
     async def announce(ctx: Context | None = None) -> str:
         """A notification related to no request: it belongs on the standalone GET stream."""
         assert ctx is not None

@@ -105,6 +105,52 @@ class ServerConfig:
             "env": "MCP_SSE_AUTH_TOKEN",
         },
     )
+    token_file: str | None = field(
+        default=None,
+        metadata={
+            **_doc(
+                "A file of bearer tokens, one `TOKEN PRINCIPAL [SCOPE...]` a line, read again when it "
+                "changes: each request must carry one of them, and its session belongs to that principal. "
+                "The command line also reads it from MCP_SSE_TOKEN_FILE."
+            ),
+            "env": "MCP_SSE_TOKEN_FILE",
+        },
+    )
+    jwks_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Accept JWT access tokens signed by a key of this JWKS (the authorization server's "
+            "jwks_uri), checked for issuer, audience, expiry and not-before."
+        ),
+    )
+    jwt_key: str | None = field(
+        default=None, metadata=_doc("Accept JWT access tokens signed by this PEM public key file (instead of a JWKS).")
+    )
+    issuer: str | None = field(default=None, metadata=_doc("The `iss` a JWT access token must carry."))
+    audiences: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "An `aud` a JWT access token may carry (repeatable). Default: the server's resource URL "
+            "(--resource-url), as RFC 8707 asks."
+        ),
+    )
+    required_scopes: tuple[str, ...] = field(
+        default=(), metadata=_doc("A scope every token must have (repeatable); without it: 403 insufficient_scope.")
+    )
+    authorization_servers: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "An OAuth authorization server's issuer URL, named in the protected resource metadata "
+            "(repeatable; RFC 9728)."
+        ),
+    )
+    resource_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "The URL clients use to reach the MCP endpoint, as the protected resource metadata's "
+            "`resource` and the default JWT audience. Default: from each request's Host and path."
+        ),
+    )
     dns_rebinding_protection: bool | None = field(
         default=None,
         metadata=_doc("Check Host and Origin. None: on when the request arrived on a loopback address."),
@@ -137,6 +183,8 @@ class ServerConfig:
             raise ValueError("max_body_bytes must be positive")
         if self.auth_token is not None and not _is_token(self.auth_token):
             raise ValueError("auth_token must be non-empty printable ASCII without spaces")
+        if sum(x is not None for x in (self.auth_token, self.token_file, self.jwks_url, self.jwt_key)) > 1:
+            raise ValueError("give one of auth_token, token_file, jwks_url and jwt_key")
         if self.session_idle_timeout is not None and self.session_idle_timeout <= 0:
             raise ValueError("session_idle_timeout must be positive or None")
         if self.max_sessions is not None and self.max_sessions <= 0:

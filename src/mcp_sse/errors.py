@@ -15,6 +15,7 @@ from mcp_sse.wire.jsonrpc import RequestId
 
 __all__ = [
     "Forbidden",
+    "InsufficientScope",
     "InvalidRequest",
     "MethodNotAllowed",
     "MisdirectedHost",
@@ -89,6 +90,12 @@ class Unauthorized(Rejection):
     """No valid ``Authorization: Bearer`` credential; ``WWW-Authenticate`` says which (RFC 6750)."""
 
     status = 401
+
+
+class InsufficientScope(Rejection):
+    """A valid token without a scope the server requires (RFC 6750 §3.1)."""
+
+    status = 403
 
 
 class Forbidden(Rejection):

@@ -2,27 +2,42 @@
 pyproject.toml protects: when a minor release moves one of these, this module is what changes.
 
 What is here: the SDK's stateless (2026-07-28) HTTP entry point, the low-level ``Server`` behind an
-``MCPServer``, and the request context the SDK hands to handlers (a Starlette ``Request``, what the
+``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
+puts it), and the request context the SDK hands to handlers (a Starlette ``Request``, what the
 SDK's own HTTP transports give its tools as ``ctx.request_context.request``).
 No other module imports a private ``mcp`` module (a test walks the sources to keep it so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from mcp.server._streamable_http_modern import handle_modern_request
+from mcp.server.auth.middleware.auth_context import auth_context_var
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from starlette.authentication import AuthCredentials
 from starlette.requests import Request
 
-__all__ = ["lowlevel_server", "request_context", "serve_stateless"]
+__all__ = ["bind_access_token", "lowlevel_server", "request_context", "serve_stateless"]
 
 
 def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
     """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
     return server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+
+
+def bind_access_token(scope: MutableMapping[str, Any], token: AccessToken) -> None:
+    """Make the caller's token what an SDK handler sees, as under the SDK's own transport: the
+    request's ``user`` (``ctx.request.user.access_token``) and ``get_access_token()`` (the SDK's
+    context variable, which a session's task inherits from the request that opens it)."""
+    user = AuthenticatedUser(token)
+    scope["user"] = user
+    scope["auth"] = AuthCredentials(token.scopes)
+    auth_context_var.set(user)
 
 
 def request_context(scope: Mapping[str, Any]) -> Request | None:

@@ -81,10 +81,10 @@ def _run(
     app = create_app(server, cfg)
     # After the server is built: MCPServer() installs its own root handler at INFO; ours replaces it.
     configure(log_level, log_format)
-    if cfg.auth_token is None and not is_loopback_address(host):
+    if app.authenticator is None and not is_loopback_address(host):
         logging.getLogger("mcp_sse").warning(
-            "listening on %s without --auth-token (or MCP_SSE_AUTH_TOKEN): anyone who can reach this "
-            "address can use the server",
+            "listening on %s without --auth-token, --token-file or --jwks-url/--jwt-key: anyone who "
+            "can reach this address can use the server",
             host,
         )
     serve(

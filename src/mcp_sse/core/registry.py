@@ -119,13 +119,21 @@ class SessionRegistry:
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
-    async def open(self, kind: SessionKind, version: str, initialize: dict[str, object] | None = None) -> Session:
+    async def open(
+        self,
+        kind: SessionKind,
+        version: str,
+        initialize: dict[str, object] | None = None,
+        principal: str | None = None,
+    ) -> Session:
         """Create a session and start its upstream; SessionLimitReached when full. ``initialize``
-        (the request's params) is what a durable store keeps to bring the session back."""
+        (the request's params) is what a durable store keeps to bring the session back; ``principal``
+        is whom the session belongs to (no other caller can use it)."""
         record = None
         if kind is SessionKind.STREAMABLE and isinstance(self.store, SessionStateStore):
-            record = SessionRecord(new_session_id(), version, initialize)
+            record = SessionRecord(new_session_id(), version, initialize, principal=principal)
         session = self._start(record.id if record else new_session_id(), kind, version, record)
+        session.principal = principal
         if record is not None:
             assert isinstance(self.store, SessionStateStore)
             self.store.save_record(session.id, record.to_bytes())
@@ -164,6 +172,7 @@ class SessionRegistry:
         open_requests = await store.open_requests(session_id)
         record.begin_epoch(await store.last_seqs(session_id))
         session = self._start(session_id, SessionKind.STREAMABLE, record.version, record)
+        session.principal = record.principal
         session.adopt_open_requests(open_requests)
         await session.interrupt_open_requests("the server restarted while it was in progress")
         store.save_record(session_id, record.to_bytes())

@@ -334,6 +334,7 @@ class Session:
             self.record, self._state_store = record, store
             self._next_stream = record.first_free_stream
         self._internal: dict[RequestId, anyio.Event] = {}  # our own requests to the upstream
+        self.principal: str | None = None  # whom the session belongs to, when the server checks tokens
 
     @property
     def state(self) -> SessionState:

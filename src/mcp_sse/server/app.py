@@ -10,7 +10,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
+from urllib.parse import urlsplit
 
+import orjson
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
@@ -22,6 +24,7 @@ from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
+from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
     JSON_CONTENT_TYPE,
     ASGIMessage,
@@ -34,6 +37,16 @@ from mcp_sse.server.asgi import (
     send_error,
 )
 from mcp_sse.server.asgi import send_response as send_plain
+from mcp_sse.server.auth import (
+    PRINCIPAL_KEY,
+    Authenticator,
+    JWTVerifier,
+    SharedTokenVerifier,
+    TokenFileVerifier,
+    TokenVerifier,
+    principal_of,
+    protected_resource_metadata,
+)
 from mcp_sse.server.dashboard import Dashboard
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -50,13 +63,21 @@ __all__ = ["McpApp", "create_app", "event_store_from"]
 logger = logging.getLogger(__name__)
 
 MCP_METHODS = "GET, POST, DELETE, OPTIONS"
+WELL_KNOWN_PRM = "/.well-known/oauth-protected-resource"
 
 
 class McpApp:
     """An ASGI app serving one upstream over every HTTP era we support."""
 
-    def __init__(self, upstream: Upstream, config: ServerConfig | None = None, store: EventStore | None = None) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        config: ServerConfig | None = None,
+        store: EventStore | None = None,
+        token_verifier: TokenVerifier | None = None,
+    ) -> None:
         self.config = config or ServerConfig()
+        self.authenticator = authenticator_from(self.config, token_verifier)
         self.upstream = upstream
         self.store: EventStore = store if store is not None else event_store_from(self.config)
         self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
@@ -83,6 +104,8 @@ class McpApp:
         self._mcp_paths = {base, base + "/"} if base != "/" else {"/"}
         self._sse_paths = {self.config.sse_path.rstrip("/"), self.config.sse_path.rstrip("/") + "/"}
         self._message_paths = {self.config.messages_path.rstrip("/"), self.config.messages_path.rstrip("/") + "/"}
+        # RFC 9728 §3.1: at the root, and with the resource's path inserted after the well-known part.
+        self._metadata_paths = {WELL_KNOWN_PRM, WELL_KNOWN_PRM + base.rstrip("/")} if base != "/" else {WELL_KNOWN_PRM}
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -134,6 +157,38 @@ class McpApp:
             raise
         await send({"type": "lifespan.shutdown.complete"})
 
+    def _resource_url(self, scope: Scope, headers: dict[str, str]) -> str:
+        """The URL clients use for the MCP endpoint: configured, else from the request's Host."""
+        if self.config.resource_url:
+            return self.config.resource_url
+        return f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{self.config.path}"
+
+    def _metadata_url(self, scope: Scope, headers: dict[str, str]) -> str:
+        parts = urlsplit(self._resource_url(scope, headers))
+        return f"{parts.scheme}://{parts.netloc}{WELL_KNOWN_PRM}{parts.path.rstrip('/')}"
+
+    async def _authenticate(self, scope: Scope, headers: dict[str, str]) -> None:
+        """Every request but a CORS preflight, ``/healthz`` and the metadata must carry a valid
+        bearer token when the server checks them; its principal rides along in the scope."""
+        if self.authenticator is None or scope["method"] == "OPTIONS":
+            return
+        path = scope["path"]
+        if path == "/healthz" or path.startswith(WELL_KNOWN_PRM):
+            return
+        metadata = self._metadata_url(scope, headers) if self.config.authorization_servers else None
+        token = await self.authenticator.authenticate(headers, metadata)
+        bind_access_token(scope, token)
+        scope[PRINCIPAL_KEY] = principal_of(token)
+
+    def _serve_metadata(self, send: Send, headers: dict[str, str], extra: HeaderList) -> Awaitable[None]:
+        """RFC 9728 protected resource metadata: where to get a token for this server."""
+        document = protected_resource_metadata(
+            self.config.resource_url or self._resource_url({"scheme": "http"}, headers),
+            self.config.authorization_servers,
+            self.config.required_scopes,
+        )
+        return send_plain(send, 200, orjson.dumps(document), extra, JSON_CONTENT_TYPE)
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracking_send = _TrackingSend(send)
         headers = header_map(scope)
@@ -141,6 +196,7 @@ class McpApp:
         try:
             self.guard.check(scope, headers)
             extra = self.guard.cors_headers(headers)
+            await self._authenticate(scope, headers)
             await self._route(scope, receive, tracking_send, headers, extra)
         except Rejection as error:
             if tracking_send.started:
@@ -172,8 +228,10 @@ class McpApp:
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
         method = scope["method"]
-        if method != "OPTIONS" and path != "/healthz":  # a preflight carries no credentials (CORS)
-            self.guard.authorize(headers)
+        if path in self._metadata_paths and self.config.authorization_servers:
+            if method == "OPTIONS":
+                return self._preflight(send, headers, "GET, OPTIONS")
+            return self._serve_metadata(send, headers, extra)
         if self.config.modern_only and path in self._mcp_paths | self._sse_paths | self._message_paths:
             return self._route_modern_only(scope, receive, send, headers, extra, path, method)
         if path in self._mcp_paths:
@@ -281,12 +339,34 @@ def event_store_from(config: ServerConfig) -> EventStore:
     return MemoryEventStore(config.max_events_per_session, config.max_event_bytes_per_session)
 
 
+def authenticator_from(config: ServerConfig, verifier: TokenVerifier | None = None) -> Authenticator | None:
+    """The bearer-token check the config names (or the given verifier), None when there is none."""
+    if verifier is None:
+        if config.auth_token is not None:
+            verifier = SharedTokenVerifier(config.auth_token)
+        elif config.token_file is not None:
+            verifier = TokenFileVerifier(config.token_file)
+        elif config.jwks_url is not None or config.jwt_key is not None:
+            audiences = config.audiences or ((config.resource_url,) if config.resource_url else ())
+            if not audiences:
+                raise ValueError("JWT access tokens need --resource-url (their audience) or --audience")
+            verifier = JWTVerifier(
+                audience=audiences, issuer=config.issuer, jwks_url=config.jwks_url, key_file=config.jwt_key
+            )
+    return Authenticator(verifier, config.required_scopes) if verifier is not None else None
+
+
 def create_app(
     server: Upstream | Server[Any] | MCPServer[Any],
     config: ServerConfig | None = None,
     *,
     store: EventStore | None = None,
+    token_verifier: TokenVerifier | None = None,
 ) -> McpApp:
-    """The ASGI app for an official-SDK server (``Server`` or ``MCPServer``) or any ``Upstream``."""
+    """The ASGI app for an official-SDK server (``Server`` or ``MCPServer``) or any ``Upstream``.
+
+    ``token_verifier``: any verifier of the official SDK's ``TokenVerifier`` protocol
+    (``verify_token(token) -> AccessToken | None``); every request must then carry a token it accepts.
+    """
     upstream: Upstream = SDKUpstream(server) if isinstance(server, Server | MCPServer) else server
-    return McpApp(upstream, config, store)
+    return McpApp(upstream, config, store, token_verifier)

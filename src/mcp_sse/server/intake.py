@@ -31,6 +31,14 @@ async def read_messages(receive: Receive, headers: dict[str, str], limit: int) -
         raise error(exc.message, request_id=exc.request_id) from None
 
 
+def check_owner(session: Session | None, principal: str | None) -> Session | None:
+    """The session if it belongs to the caller; a session id grants nothing by itself, so another
+    principal's session is answered exactly as one that does not exist."""
+    if session is not None and session.principal != principal:
+        return None
+    return session
+
+
 async def revive_session(registry: SessionRegistry, config: ServerConfig, session_id: str) -> Session | None:
     """A session a previous process kept in the durable store, running again; None if there is none."""
     try:
@@ -48,9 +56,10 @@ async def open_session(
     version: str,
     *,
     initialize: dict[str, object] | None = None,
+    principal: str | None = None,
 ) -> Session:
     try:
-        return await registry.open(kind, version, initialize)
+        return await registry.open(kind, version, initialize, principal)
     except SessionLimitReached:
         raise TooManySessions(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}

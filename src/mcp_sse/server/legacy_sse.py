@@ -20,7 +20,8 @@ from mcp_sse.errors import (
     SessionNotFound,
 )
 from mcp_sse.server.asgi import HeaderList, Receive, Scope, Send, send_response
-from mcp_sse.server.intake import open_session, read_messages, require_json
+from mcp_sse.server.auth import principal_in
+from mcp_sse.server.intake import check_owner, open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import legacy_encoder, write_stream
 from mcp_sse.wire import eras
 from mcp_sse.wire.sse import encode_event
@@ -36,7 +37,9 @@ class LegacySSE:
     async def stream(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
-        session = await open_session(self.registry, self.config, SessionKind.LEGACY_SSE, eras.LEGACY_SSE)
+        session = await open_session(
+            self.registry, self.config, SessionKind.LEGACY_SSE, eras.LEGACY_SSE, principal=principal_in(scope)
+        )
         root = scope.get("root_path", "")
         endpoint = f"{root}{self.config.messages_path}?session_id={session.id}"
         try:
@@ -74,7 +77,7 @@ class LegacySSE:
         values = query.get("session_id") or query.get("sessionId")
         if not values:
             raise MissingSession("Bad Request: the session_id query parameter is required")
-        session = self.registry.get(values[0])
+        session = check_owner(self.registry.get(values[0]), principal_in(scope))
         if session is None or session.kind is not SessionKind.LEGACY_SSE:
             raise SessionNotFound("Session not found: its SSE stream has closed or never existed")
         return session

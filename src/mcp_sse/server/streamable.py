@@ -39,7 +39,8 @@ from mcp_sse.server.asgi import (
     read_body,
     send_response,
 )
-from mcp_sse.server.intake import open_session, read_messages, require_json, revive_session
+from mcp_sse.server.auth import principal_in
+from mcp_sse.server.intake import check_owner, open_session, read_messages, require_json, revive_session
 from mcp_sse.server.sse_writer import (
     EventEncoder,
     epoch_encoder,
@@ -128,9 +129,9 @@ class Streamable:
 
         initializing = any(m.method == "initialize" for m in body.messages) and not body.is_batch
         if initializing:
-            session = await self._open_session(first.obj.get("params"))
+            session = await self._open_session(first.obj.get("params"), principal_in(scope))
         else:
-            session = await self._session(headers, first.id if first.is_request else None)
+            session = await self._session(scope, headers, first.id if first.is_request else None)
         version = eras.effective_version(header_version, session.version)
         if body.is_batch:
             if not eras.allows_batch(version):
@@ -183,11 +184,12 @@ class Streamable:
         if events and b'"error"' in events[-1].payload and "error" in orjson.loads(events[-1].payload):
             await self.registry.end(session)
 
-    async def _open_session(self, params: object) -> Session:
+    async def _open_session(self, params: object, principal: str | None) -> Session:
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
         kept = params if isinstance(params, dict) else None  # what a durable store keeps to bring it back
+        version = eras.negotiate(requested)
         return await open_session(
-            self.registry, self.config, SessionKind.STREAMABLE, eras.negotiate(requested), initialize=kept
+            self.registry, self.config, SessionKind.STREAMABLE, version, initialize=kept, principal=principal
         )
 
     @staticmethod
@@ -238,7 +240,7 @@ class Streamable:
         if not accepts(headers.get("accept", ""), "text/event-stream"):
             raise NotAcceptable("Not Acceptable: Accept must list text/event-stream")
         header_version = self._check_version_header(headers, None)
-        session = await self._session(headers, None)
+        session = await self._session(scope, headers, None)
         version = eras.effective_version(header_version, session.version)
         session_headers = [*extra, (_SESSION_ID, session.id.encode())]
         last_event_id = headers.get(LAST_EVENT_ID)
@@ -306,20 +308,22 @@ class Streamable:
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
         self._check_version_header(headers, None)
-        session = await self._session(headers, None)
+        session = await self._session(scope, headers, None)
         await self.registry.end(session)
         await send_response(send, 204, b"", extra)
 
     # --- shared checks ------------------------------------------------------------------
 
-    async def _session(self, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
-        """The session the request names: live here, or brought back from a durable store."""
+    async def _session(self, scope: Scope, headers: dict[str, str], request_id: jsonrpc.RequestId | None) -> Session:
+        """The session the request names, if it belongs to the caller: live here, or brought back
+        from a durable store."""
         session_id = headers.get(SESSION_ID)
         if not session_id:
             raise MissingSession("Bad Request: Mcp-Session-Id header is required", request_id=request_id)
         session = self.registry.get(session_id)
         if session is None:
             session = await revive_session(self.registry, self.config, session_id)
+        session = check_owner(session, principal_in(scope))
         if session is None or session.kind is not SessionKind.STREAMABLE:
             raise SessionNotFound("Session not found: it ended or never existed; initialize a new one")
         return session
