@@ -151,6 +151,19 @@ class ServerConfig:
             "`resource` and the default JWT audience. Default: from each request's Host and path."
         ),
     )
+    requests_per_second_per_caller: float | None = field(
+        default=None,
+        metadata=_doc(
+            "Requests a caller (its principal, else its client address) may make per second, with "
+            "bursts of twice that; beyond it: 429 with Retry-After. None: no limit."
+        ),
+    )
+    sessions_per_caller: int | None = field(
+        default=None, metadata=_doc("Sessions one caller may hold at once; beyond it: 429. None: no limit.")
+    )
+    streams_per_caller: int | None = field(
+        default=None, metadata=_doc("GET streams one caller may hold open at once; beyond it: 429. None: no limit.")
+    )
     dns_rebinding_protection: bool | None = field(
         default=None,
         metadata=_doc("Check Host and Origin. None: on when the request arrived on a loopback address."),
@@ -187,6 +200,10 @@ class ServerConfig:
             raise ValueError("give one of auth_token, token_file, jwks_url and jwt_key")
         if self.session_idle_timeout is not None and self.session_idle_timeout <= 0:
             raise ValueError("session_idle_timeout must be positive or None")
+        for name in ("requests_per_second_per_caller", "sessions_per_caller", "streams_per_caller"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None")
         if self.max_sessions is not None and self.max_sessions <= 0:
             raise ValueError("max_sessions must be positive or None")
         if self.keepalive_interval <= 0:

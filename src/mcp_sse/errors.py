@@ -28,6 +28,7 @@ __all__ = [
     "ReplayUnavailable",
     "ServerNotReady",
     "SessionNotFound",
+    "TooManyRequests",
     "TooManySessions",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -140,6 +141,13 @@ class PayloadTooLarge(Rejection):
 
 class UnsupportedMediaType(Rejection):
     status = 415
+
+
+class TooManyRequests(Rejection):
+    """A caller over one of its limits (``core/limits.py``); ``Retry-After`` says when to come back."""
+
+    status = 429
+    code = jsonrpc.INTERNAL_ERROR
 
 
 class TooManySessions(Rejection):

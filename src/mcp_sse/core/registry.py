@@ -28,13 +28,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mcp_sse.core.events import EventStore, SessionStateStore
+from mcp_sse.core.limits import CallerLimits, Refused
 from mcp_sse.core.observer import NullObserver, Observer
 from mcp_sse.core.session import Session, SessionKind
 from mcp_sse.core.session_record import SessionRecord
 from mcp_sse.logs import fields
 from mcp_sse.wire import jsonrpc
 
-__all__ = ["SessionLimitReached", "SessionRegistry", "SessionRunner", "new_session_id"]
+__all__ = ["CallerLimitReached", "SessionLimitReached", "SessionRegistry", "SessionRunner", "new_session_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ class SessionRunner(Protocol):
 
 class SessionLimitReached(Exception):
     pass
+
+
+class CallerLimitReached(Exception):
+    """One caller holds as many sessions as it may (``core/limits.py``)."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.reason)
+        self.refused = refused
 
 
 def new_session_id() -> str:
@@ -68,7 +77,9 @@ class SessionRegistry:
         backlog_limit: int = 5_000,
         slow_consumer_timeout: float = 30.0,
         revive_timeout: float = 30.0,
+        limits: CallerLimits | None = None,
     ) -> None:
+        self.limits = limits or CallerLimits()
         self.backlog_limit = backlog_limit
         self.revive_timeout = revive_timeout
         self.slow_consumer_timeout = slow_consumer_timeout
@@ -125,15 +136,23 @@ class SessionRegistry:
         version: str,
         initialize: dict[str, object] | None = None,
         principal: str | None = None,
+        caller: str | None = None,
     ) -> Session:
         """Create a session and start its upstream; SessionLimitReached when full. ``initialize``
         (the request's params) is what a durable store keeps to bring the session back; ``principal``
-        is whom the session belongs to (no other caller can use it)."""
+        is whom the session belongs to (no other caller can use it); ``caller`` is whose
+        per-caller session limit it counts against (``CallerLimitReached`` beyond it)."""
+        self._count_session(caller)
         record = None
         if kind is SessionKind.STREAMABLE and isinstance(self.store, SessionStateStore):
             record = SessionRecord(new_session_id(), version, initialize, principal=principal)
-        session = self._start(record.id if record else new_session_id(), kind, version, record)
+        try:
+            session = self._start(record.id if record else new_session_id(), kind, version, record)
+        except BaseException:
+            self._uncount_session(caller)
+            raise
         session.principal = principal
+        session.caller = caller
         if record is not None:
             assert isinstance(self.store, SessionStateStore)
             self.store.save_record(session.id, record.to_bytes())
@@ -146,7 +165,7 @@ class SessionRegistry:
         )
         return session
 
-    async def revive(self, session_id: str) -> Session | None:
+    async def revive(self, session_id: str, caller: str | None = None) -> Session | None:
         """The session a previous process kept, running again here; None when there is none."""
         store = self.store
         if not isinstance(store, SessionStateStore):
@@ -157,22 +176,28 @@ class SessionRegistry:
             return session
         done = self._reviving[session_id] = anyio.Event()
         try:
-            return await self._revive(store, session_id)
+            return await self._revive(store, session_id, caller)
         except ValueError:
             return None  # not a session id a store could hold
         finally:
             del self._reviving[session_id]
             done.set()
 
-    async def _revive(self, store: SessionStateStore, session_id: str) -> Session | None:
+    async def _revive(self, store: SessionStateStore, session_id: str, caller: str | None) -> Session | None:
         raw = await store.load_record(session_id)
         if raw is None:
             return None
         record = SessionRecord.from_bytes(raw)
+        self._count_session(caller)
         open_requests = await store.open_requests(session_id)
         record.begin_epoch(await store.last_seqs(session_id))
-        session = self._start(session_id, SessionKind.STREAMABLE, record.version, record)
+        try:
+            session = self._start(session_id, SessionKind.STREAMABLE, record.version, record)
+        except BaseException:
+            self._uncount_session(caller)
+            raise
         session.principal = record.principal
+        session.caller = caller
         session.adopt_open_requests(open_requests)
         await session.interrupt_open_requests("the server restarted while it was in progress")
         store.save_record(session_id, record.to_bytes())
@@ -244,11 +269,20 @@ class SessionRegistry:
             logger.exception("session %s: upstream failed", session.id, extra=fields(session_id=session.id))
         await self.end(session)
 
+    def _count_session(self, caller: str | None) -> None:
+        if caller is not None and (refused := self.limits.open_session(caller)) is not None:
+            raise CallerLimitReached(refused)
+
+    def _uncount_session(self, caller: str | None) -> None:
+        if caller is not None:
+            self.limits.close_session(caller)
+
     async def end(self, session: Session, *, keep: bool = False) -> None:
         """End a session: it answers 404 from now on. ``keep``: the process stops, the session does
         not (a durable store keeps it for the next process)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+            self._uncount_session(session.caller)
             self.observer.session_closed(session.kind.value)
             said = "kept for the next process" if keep and session.record is not None else "ended"
             logger.info("session %s %s", session.id, said, extra=fields(session_id=session.id))

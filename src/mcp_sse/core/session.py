@@ -335,6 +335,7 @@ class Session:
             self._next_stream = record.first_free_stream
         self._internal: dict[RequestId, anyio.Event] = {}  # our own requests to the upstream
         self.principal: str | None = None  # whom the session belongs to, when the server checks tokens
+        self.caller: str | None = None  # whose per-caller session limit it counts against
 
     @property
     def state(self) -> SessionState:

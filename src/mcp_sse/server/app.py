@@ -7,6 +7,7 @@ a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/h
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
@@ -18,11 +19,12 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
+from mcp_sse.core.limits import CallerLimits, retry_after_header
 from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
-from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
+from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady, TooManyRequests
 from mcp_sse.logs import fields
 from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
@@ -44,6 +46,7 @@ from mcp_sse.server.auth import (
     SharedTokenVerifier,
     TokenFileVerifier,
     TokenVerifier,
+    caller_of,
     principal_of,
     protected_resource_metadata,
 )
@@ -91,6 +94,11 @@ class McpApp:
             # Half the replay window: a client being fed never has its unsent events evicted.
             backlog_limit=max(1, self.config.max_events_per_session // 2),
             slow_consumer_timeout=self.config.slow_consumer_timeout,
+            limits=CallerLimits(
+                requests_per_second=self.config.requests_per_second_per_caller,
+                sessions=self.config.sessions_per_caller,
+                streams=self.config.streams_per_caller,
+            ),
         )
         self.guard = RequestGuard(self.config)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "modern_server") else None
@@ -180,6 +188,17 @@ class McpApp:
         bind_access_token(scope, token)
         scope[PRINCIPAL_KEY] = principal_of(token)
 
+    def _limit_rate(self, scope: Scope) -> None:
+        """429 for a caller over its request rate (``--requests-per-second-per-caller``)."""
+        if scope["method"] == "OPTIONS" or scope["path"] == "/healthz":
+            return
+        refused = self.registry.limits.request(caller_of(scope), time.monotonic())
+        if refused is not None:
+            raise TooManyRequests(
+                f"Too Many Requests: {refused.reason} for this caller",
+                headers={"Retry-After": retry_after_header(refused.retry_after)},
+            )
+
     def _serve_metadata(self, send: Send, headers: dict[str, str], extra: HeaderList) -> Awaitable[None]:
         """RFC 9728 protected resource metadata: where to get a token for this server."""
         document = protected_resource_metadata(
@@ -197,6 +216,7 @@ class McpApp:
             self.guard.check(scope, headers)
             extra = self.guard.cors_headers(headers)
             await self._authenticate(scope, headers)
+            self._limit_rate(scope)
             await self._route(scope, receive, tracking_send, headers, extra)
         except Rejection as error:
             if tracking_send.started:

@@ -43,6 +43,7 @@ __all__ = [
     "SharedTokenVerifier",
     "TokenFileVerifier",
     "TokenVerifier",
+    "caller_of",
     "principal_in",
     "principal_of",
     "protected_resource_metadata",
@@ -65,6 +66,15 @@ def principal_in(scope: Any) -> str | None:
     """The authenticated principal of a request (None: the server checks no tokens)."""
     principal: str | None = scope.get(PRINCIPAL_KEY)
     return principal
+
+
+def caller_of(scope: Any) -> str:
+    """Whom a request's limits count against: its principal, else its client address."""
+    principal = principal_in(scope)
+    if principal is not None:
+        return "principal:" + principal
+    client = scope.get("client")
+    return "address:" + (str(client[0]) if client else "unknown")
 
 
 def principal_of(token: AccessToken) -> str:

@@ -4,9 +4,10 @@ body once into JSON-RPC messages, open a session under the limit. One place, one
 from __future__ import annotations
 
 from mcp_sse.config import ServerConfig
-from mcp_sse.core.registry import SessionLimitReached, SessionRegistry
+from mcp_sse.core.limits import retry_after_header
+from mcp_sse.core.registry import CallerLimitReached, SessionLimitReached, SessionRegistry
 from mcp_sse.core.session import Session, SessionKind
-from mcp_sse.errors import InvalidRequest, ParseError, TooManySessions, UnsupportedMediaType
+from mcp_sse.errors import InvalidRequest, ParseError, TooManyRequests, TooManySessions, UnsupportedMediaType
 from mcp_sse.server.asgi import Receive, read_body
 from mcp_sse.wire import jsonrpc
 
@@ -39,14 +40,25 @@ def check_owner(session: Session | None, principal: str | None) -> Session | Non
     return session
 
 
-async def revive_session(registry: SessionRegistry, config: ServerConfig, session_id: str) -> Session | None:
+def too_many_for_caller(exc: CallerLimitReached) -> TooManyRequests:
+    return TooManyRequests(
+        f"Too Many Requests: {exc.refused.reason} for this caller",
+        headers={"Retry-After": retry_after_header(exc.refused.retry_after)},
+    )
+
+
+async def revive_session(
+    registry: SessionRegistry, config: ServerConfig, session_id: str, caller: str | None = None
+) -> Session | None:
     """A session a previous process kept in the durable store, running again; None if there is none."""
     try:
-        return await registry.revive(session_id)
+        return await registry.revive(session_id, caller)
     except SessionLimitReached:
         raise TooManySessions(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
         ) from None
+    except CallerLimitReached as exc:
+        raise too_many_for_caller(exc) from None
 
 
 async def open_session(
@@ -57,9 +69,12 @@ async def open_session(
     *,
     initialize: dict[str, object] | None = None,
     principal: str | None = None,
+    caller: str | None = None,
 ) -> Session:
     try:
-        return await registry.open(kind, version, initialize, principal)
+        return await registry.open(kind, version, initialize, principal, caller)
+    except CallerLimitReached as exc:
+        raise too_many_for_caller(exc) from None
     except SessionLimitReached:
         raise TooManySessions(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}

@@ -20,7 +20,7 @@ from mcp_sse.errors import (
     SessionNotFound,
 )
 from mcp_sse.server.asgi import HeaderList, Receive, Scope, Send, send_response
-from mcp_sse.server.auth import principal_in
+from mcp_sse.server.auth import caller_of, principal_in
 from mcp_sse.server.intake import check_owner, open_session, read_messages, require_json
 from mcp_sse.server.sse_writer import legacy_encoder, write_stream
 from mcp_sse.wire import eras
@@ -38,7 +38,12 @@ class LegacySSE:
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList
     ) -> None:
         session = await open_session(
-            self.registry, self.config, SessionKind.LEGACY_SSE, eras.LEGACY_SSE, principal=principal_in(scope)
+            self.registry,
+            self.config,
+            SessionKind.LEGACY_SSE,
+            eras.LEGACY_SSE,
+            principal=principal_in(scope),
+            caller=caller_of(scope),
         )
         root = scope.get("root_path", "")
         endpoint = f"{root}{self.config.messages_path}?session_id={session.id}"

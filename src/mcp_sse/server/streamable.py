@@ -16,6 +16,7 @@ import orjson
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import ReplayGap
+from mcp_sse.core.limits import retry_after_header
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind, Stream
 from mcp_sse.core.session_record import parse_event_id
@@ -25,6 +26,7 @@ from mcp_sse.errors import (
     NotAcceptable,
     ReplayUnavailable,
     SessionNotFound,
+    TooManyRequests,
     UnsupportedProtocolVersion,
 )
 from mcp_sse.sdk_compat import serve_stateless
@@ -39,7 +41,7 @@ from mcp_sse.server.asgi import (
     read_body,
     send_response,
 )
-from mcp_sse.server.auth import principal_in
+from mcp_sse.server.auth import caller_of, principal_in
 from mcp_sse.server.intake import check_owner, open_session, read_messages, require_json, revive_session
 from mcp_sse.server.sse_writer import (
     EventEncoder,
@@ -129,7 +131,7 @@ class Streamable:
 
         initializing = any(m.method == "initialize" for m in body.messages) and not body.is_batch
         if initializing:
-            session = await self._open_session(first.obj.get("params"), principal_in(scope))
+            session = await self._open_session(first.obj.get("params"), scope)
         else:
             session = await self._session(scope, headers, first.id if first.is_request else None)
         version = eras.effective_version(header_version, session.version)
@@ -184,12 +186,18 @@ class Streamable:
         if events and b'"error"' in events[-1].payload and "error" in orjson.loads(events[-1].payload):
             await self.registry.end(session)
 
-    async def _open_session(self, params: object, principal: str | None) -> Session:
+    async def _open_session(self, params: object, scope: Scope) -> Session:
         requested = params.get("protocolVersion") if isinstance(params, dict) else None
         kept = params if isinstance(params, dict) else None  # what a durable store keeps to bring it back
         version = eras.negotiate(requested)
         return await open_session(
-            self.registry, self.config, SessionKind.STREAMABLE, version, initialize=kept, principal=principal
+            self.registry,
+            self.config,
+            SessionKind.STREAMABLE,
+            version,
+            initialize=kept,
+            principal=principal_in(scope),
+            caller=caller_of(scope),
         )
 
     @staticmethod
@@ -265,6 +273,12 @@ class Streamable:
             cursor = await session.standalone_cursor()
             if eras.sends_priming(version):
                 preamble = priming_event(STANDALONE, cursor, self.config.retry_ms, session.epoch)
+        caller = caller_of(scope)
+        if (refused := self.registry.limits.open_stream(caller)) is not None:
+            raise TooManyRequests(
+                f"Too Many Requests: {refused.reason} for this caller",
+                headers={"Retry-After": retry_after_header(refused.retry_after)},
+            )
         try:
             await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
         except ReplayGap as gap:
@@ -275,6 +289,8 @@ class Streamable:
                 "window was exceeded)",
                 data={"lastEventId": last_event_id, "oldestAvailable": session.event_id(gap.stream, gap.oldest)},
             ) from None
+        finally:
+            self.registry.limits.close_stream(caller)
 
     def _serve_stream(
         self,
@@ -322,7 +338,7 @@ class Streamable:
             raise MissingSession("Bad Request: Mcp-Session-Id header is required", request_id=request_id)
         session = self.registry.get(session_id)
         if session is None:
-            session = await revive_session(self.registry, self.config, session_id)
+            session = await revive_session(self.registry, self.config, session_id, caller_of(scope))
         session = check_owner(session, principal_in(scope))
         if session is None or session.kind is not SessionKind.STREAMABLE:
             raise SessionNotFound("Session not found: it ended or never existed; initialize a new one")
