@@ -90,6 +90,19 @@ def assert_interrupted_or_done(outcome: Any, progress: list[float], log: str) ->
         assert outcome.content[0].text == f"counted to {STEPS}", log
 
 
+async def sdk_session_through_a_crash(server: ServerProcess) -> None:
+    """The official SDK client's session across SIGKILL and a restart: the call in progress ends
+    with the restart error (or its result), and the next call on the same session works."""
+    async with streamable_http_client(server.url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            outcome, progress = await call_until_killed(session, server)
+            assert_interrupted_or_done(outcome, progress, server.log())
+            with anyio.fail_after(30):
+                after = await session.call_tool("echo", {"text": "after"})
+            assert after.content[0].text == "after", server.log()  # type: ignore[union-attr]
+
+
 async def test_the_sdk_client_comes_through_a_crash_on_the_same_session(server: ServerProcess) -> None:
     async with streamable_http_client(server.url) as (read, write):
         async with ClientSession(read, write) as session:
@@ -254,14 +267,7 @@ async def test_a_stdio_server_behind_serve_comes_back_with_a_fresh_child(tmp_pat
     server = ServerProcess(f"sqlite:{tmp_path / 'events.db'}", tmp_path, *extra, command=command)
     server.start()
     try:
-        async with streamable_http_client(server.url) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                outcome, progress = await call_until_killed(session, server)
-                assert_interrupted_or_done(outcome, progress, server.log())
-                with anyio.fail_after(30):
-                    after = await session.call_tool("echo", {"text": "after"})
-                assert after.content[0].text == "after", server.log()  # type: ignore[union-attr]
+        await sdk_session_through_a_crash(server)
     finally:
         server.stop()
     assert "brought back (epoch 1, 1 interrupted requests)" in server.log()
@@ -327,14 +333,7 @@ async def test_a_proxy_comes_back_with_a_fresh_upstream_session(tmp_path: Path) 
         )
         proxy.start()
         try:
-            async with streamable_http_client(proxy.url) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    outcome, progress = await call_until_killed(session, proxy)
-                    assert_interrupted_or_done(outcome, progress, proxy.log())
-                    with anyio.fail_after(30):
-                        after = await session.call_tool("echo", {"text": "after"})
-                    assert after.content[0].text == "after", proxy.log()  # type: ignore[union-attr]
+            await sdk_session_through_a_crash(proxy)
         finally:
             proxy.stop()
     assert "brought back (epoch 1, 1 interrupted requests)" in proxy.log()

@@ -19,12 +19,12 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
-from mcp_sse.core.limits import CallerLimits, retry_after_header
+from mcp_sse.core.limits import CallerLimits
 from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
-from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady, TooManyRequests
+from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
 from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
@@ -51,6 +51,7 @@ from mcp_sse.server.auth import (
     protected_resource_metadata,
 )
 from mcp_sse.server.dashboard import Dashboard
+from mcp_sse.server.intake import too_many_for_caller
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_sse.server.metrics import Metrics
@@ -194,10 +195,7 @@ class McpApp:
             return
         refused = self.registry.limits.request(caller_of(scope), time.monotonic())
         if refused is not None:
-            raise TooManyRequests(
-                f"Too Many Requests: {refused.reason} for this caller",
-                headers={"Retry-After": retry_after_header(refused.retry_after)},
-            )
+            raise too_many_for_caller(refused)
 
     def _serve_metadata(self, send: Send, headers: dict[str, str], extra: HeaderList) -> Awaitable[None]:
         """RFC 9728 protected resource metadata: where to get a token for this server."""

@@ -4,7 +4,7 @@ body once into JSON-RPC messages, open a session under the limit. One place, one
 from __future__ import annotations
 
 from mcp_sse.config import ServerConfig
-from mcp_sse.core.limits import retry_after_header
+from mcp_sse.core.limits import Refused, retry_after_header
 from mcp_sse.core.registry import CallerLimitReached, SessionLimitReached, SessionRegistry
 from mcp_sse.core.session import Session, SessionKind
 from mcp_sse.errors import InvalidRequest, ParseError, TooManyRequests, TooManySessions, UnsupportedMediaType
@@ -40,10 +40,11 @@ def check_owner(session: Session | None, principal: str | None) -> Session | Non
     return session
 
 
-def too_many_for_caller(exc: CallerLimitReached) -> TooManyRequests:
+def too_many_for_caller(refused: Refused) -> TooManyRequests:
+    """The 429 for a caller over one of its limits (``core/limits.py``)."""
     return TooManyRequests(
-        f"Too Many Requests: {exc.refused.reason} for this caller",
-        headers={"Retry-After": retry_after_header(exc.refused.retry_after)},
+        f"Too Many Requests: {refused.reason} for this caller",
+        headers={"Retry-After": retry_after_header(refused.retry_after)},
     )
 
 
@@ -58,7 +59,7 @@ async def revive_session(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
         ) from None
     except CallerLimitReached as exc:
-        raise too_many_for_caller(exc) from None
+        raise too_many_for_caller(exc.refused) from None
 
 
 async def open_session(
@@ -74,7 +75,7 @@ async def open_session(
     try:
         return await registry.open(kind, version, initialize, principal, caller)
     except CallerLimitReached as exc:
-        raise too_many_for_caller(exc) from None
+        raise too_many_for_caller(exc.refused) from None
     except SessionLimitReached:
         raise TooManySessions(
             "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}

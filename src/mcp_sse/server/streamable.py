@@ -16,7 +16,6 @@ import orjson
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.events import ReplayGap
-from mcp_sse.core.limits import retry_after_header
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.session import STANDALONE, Inbound, Session, SessionClosed, SessionKind, Stream
 from mcp_sse.core.session_record import parse_event_id
@@ -26,7 +25,6 @@ from mcp_sse.errors import (
     NotAcceptable,
     ReplayUnavailable,
     SessionNotFound,
-    TooManyRequests,
     UnsupportedProtocolVersion,
 )
 from mcp_sse.sdk_compat import serve_stateless
@@ -42,7 +40,14 @@ from mcp_sse.server.asgi import (
     send_response,
 )
 from mcp_sse.server.auth import caller_of, principal_in
-from mcp_sse.server.intake import check_owner, open_session, read_messages, require_json, revive_session
+from mcp_sse.server.intake import (
+    check_owner,
+    open_session,
+    read_messages,
+    require_json,
+    revive_session,
+    too_many_for_caller,
+)
 from mcp_sse.server.sse_writer import (
     EventEncoder,
     epoch_encoder,
@@ -275,10 +280,7 @@ class Streamable:
                 preamble = priming_event(STANDALONE, cursor, self.config.retry_ms, session.epoch)
         caller = caller_of(scope)
         if (refused := self.registry.limits.open_stream(caller)) is not None:
-            raise TooManyRequests(
-                f"Too Many Requests: {refused.reason} for this caller",
-                headers={"Retry-After": retry_after_header(refused.retry_after)},
-            )
+            raise too_many_for_caller(refused)
         try:
             await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
         except ReplayGap as gap:
