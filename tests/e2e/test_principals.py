@@ -304,3 +304,23 @@ async def test_a_session_kept_across_a_restart_still_belongs_to_its_principal(to
             kept = await http.post(url + "/mcp", json=ping, headers=alice)
     assert stolen.status_code == 404, "the record names its principal: nobody else brings it back"
     assert kept.status_code == 200, kept.text
+
+
+async def test_the_metadata_names_the_scheme_the_client_used(token_file: Path) -> None:
+    """Behind TLS (the ASGI scope says https) the resource is the https URL clients use: a client
+    refuses metadata whose resource differs from the URL it called."""
+    config = ServerConfig(
+        token_file=str(token_file),
+        authorization_servers=("https://auth.example.com",),
+        allowed_hosts=("mcp.example.com",),
+    )
+    app = create_app(build_test_server(), config)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="https://mcp.example.com") as http:
+        response = await http.get("/.well-known/oauth-protected-resource/mcp")
+        refused = await http.post("/mcp", json=init_request(), headers=POST_HEADERS)
+    assert response.json()["resource"] == "https://mcp.example.com/mcp"
+    assert (
+        'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
+        in (refused.headers["www-authenticate"])
+    )

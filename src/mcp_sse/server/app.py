@@ -197,10 +197,10 @@ class McpApp:
         if refused is not None:
             raise too_many_for_caller(refused)
 
-    def _serve_metadata(self, send: Send, headers: dict[str, str], extra: HeaderList) -> Awaitable[None]:
+    def _serve_metadata(self, scope: Scope, send: Send, headers: dict[str, str], extra: HeaderList) -> Awaitable[None]:
         """RFC 9728 protected resource metadata: where to get a token for this server."""
         document = protected_resource_metadata(
-            self.config.resource_url or self._resource_url({"scheme": "http"}, headers),
+            self._resource_url(scope, headers),
             self.config.authorization_servers,
             self.config.required_scopes,
         )
@@ -249,7 +249,7 @@ class McpApp:
         if path in self._metadata_paths and self.config.authorization_servers:
             if method == "OPTIONS":
                 return self._preflight(send, headers, "GET, OPTIONS")
-            return self._serve_metadata(send, headers, extra)
+            return self._serve_metadata(scope, send, headers, extra)
         if self.config.modern_only and path in self._mcp_paths | self._sse_paths | self._message_paths:
             return self._route_modern_only(scope, receive, send, headers, extra, path, method)
         if path in self._mcp_paths:
