@@ -27,7 +27,14 @@ import orjson
 from mcp_sse.core.channel import Channel, Wakeup
 from mcp_sse.core.events import Event, EventStore, SessionStateStore
 from mcp_sse.core.observer import NullObserver, Observer
-from mcp_sse.core.session_record import INTERRUPTED, ResumePoint, SessionRecord, request_id_of, request_key
+from mcp_sse.core.session_record import (
+    INTERRUPTED,
+    ResumePoint,
+    SessionRecord,
+    format_event_id,
+    request_id_of,
+    request_key,
+)
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import REQUEST_CANCELLED, Kind, Message, RequestId, error_message
 
@@ -542,7 +549,7 @@ class Session:
 
     def event_id(self, stream: int, seq: int) -> str:
         """The id a client sees for event ``seq`` of ``stream`` (its epoch named after a restart)."""
-        return self.record.event_id(stream, seq) if self.record is not None else f"{stream}-{seq}"
+        return self.record.event_id(stream, seq) if self.record is not None else format_event_id(0, stream, seq)
 
     def resume_point(self, epoch: int, stream: int, seq: int) -> ResumePoint | None:
         """Where a resume after the client's cursor starts; None for an epoch this session never had."""
