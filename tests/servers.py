@@ -116,6 +116,13 @@ def build_test_server() -> MCPServer:
     return server
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """The lifespan protocol for a raw ASGI test app that needs no startup or shutdown of its own."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 @contextmanager
 def run_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` on ``port`` (a free one by default) in a background thread; yields ``http://host:port``."""

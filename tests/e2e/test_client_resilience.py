@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 from tests.proxy import TCPProxy
-from tests.servers import build_test_server, run_server
+from tests.servers import answer_lifespan, build_test_server, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -170,9 +170,7 @@ class StallsOnReinitialize:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         body = b""
         while True:

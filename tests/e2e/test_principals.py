@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_sse import ServerConfig, create_app
 from tests.rawclient import POST_HEADERS, init_request
-from tests.servers import build_test_server, run_server
+from tests.servers import answer_lifespan, build_test_server, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -194,9 +194,7 @@ def jwks_url(issuer: Issuer) -> Iterator[str]:
 
     async def jwks_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": issuer.jwks()})
