@@ -131,7 +131,10 @@ def run_server(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvicorn's own sockets have
     sock.bind((host, port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1, ws="none")
+    # proxy_headers off, as `mcp-sse serve` runs uvicorn: forwarding headers are the app's to judge.
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", timeout_graceful_shutdown=1, ws="none", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -6,6 +6,7 @@ The CLI maps onto these fields one to one; docs generate the reference from the 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, get_origin, get_type_hints
 
@@ -174,6 +175,14 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = field(
         default=(), metadata=_doc("Extra Origins (scheme://host[:port]) accepted besides local or same-origin ones.")
     )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "A proxy (address or CIDR network) whose Forwarded / X-Forwarded-For/Host/Proto headers "
+            "are believed (repeatable): they then give the client address (logs, limits), the Host "
+            "checked and the resource URL. From any other peer they are ignored."
+        ),
+    )
     drop_every: int | None = field(
         default=None,
         metadata=_doc("Cut each SSE connection after this many events, to watch clients resume (demos, tests)."),
@@ -204,6 +213,11 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an address or a CIDR network") from None
         if self.max_sessions is not None and self.max_sessions <= 0:
             raise ValueError("max_sessions must be positive or None")
         if self.keepalive_interval <= 0:

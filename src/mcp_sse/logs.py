@@ -17,7 +17,7 @@ __all__ = ["FIELDS", "JSONFormatter", "LogFormat", "configure", "fields"]
 
 LogFormat = Literal["text", "json"]
 
-FIELDS = ("session_id", "request_id", "stream", "transport", "status", "reason", "pid")
+FIELDS = ("session_id", "request_id", "stream", "transport", "status", "reason", "client", "pid")
 
 
 def fields(**values: Any) -> dict[str, Any]:

@@ -51,6 +51,9 @@ def serve(
         timeout_graceful_shutdown=3,
         loop="auto",
         http=parser,
+        # Forwarding headers are believed only from --trusted-proxy peers, by the app itself
+        # (server/forwarded.py); uvicorn's own reading of them (from 127.0.0.1 by default) is off.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
 

@@ -51,6 +51,7 @@ from mcp_sse.server.auth import (
     protected_resource_metadata,
 )
 from mcp_sse.server.dashboard import Dashboard
+from mcp_sse.server.forwarded import TrustedProxies
 from mcp_sse.server.intake import too_many_for_caller
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -102,6 +103,7 @@ class McpApp:
             ),
         )
         self.guard = RequestGuard(self.config)
+        self.proxies = TrustedProxies(self.config.trusted_proxies)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "modern_server") else None
         if self.config.modern_only and modern is None:
             raise ValueError("modern_only needs an upstream that serves the 2026-07-28 era (an SDK server)")
@@ -210,6 +212,8 @@ class McpApp:
         tracking_send = _TrackingSend(send)
         headers = header_map(scope)
         extra: HeaderList = []
+        if self.proxies:
+            self._apply_forwarding(scope, headers)
         try:
             self.guard.check(scope, headers)
             extra = self.guard.cors_headers(headers)
@@ -220,13 +224,16 @@ class McpApp:
             if tracking_send.started:
                 raise
             reason = type(error).__name__
+            client = scope.get("client")
+            address = str(client[0]) if client else "unknown"
             logger.info(
-                "%s %s -> %d: %s",
+                "%s %s from %s -> %d: %s",
                 scope["method"],
                 scope["path"],
+                address,
                 error.status,
                 error.message,
-                extra=fields(status=error.status, reason=reason, session_id=headers.get(SESSION_ID)),
+                extra=fields(status=error.status, reason=reason, session_id=headers.get(SESSION_ID), client=address),
             )
             self.metrics.rejected(error.status, reason)
             await send_error(send, error, extra)
@@ -237,6 +244,20 @@ class McpApp:
             if not tracking_send.started:
                 body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
                 await send_plain(send, 500, body, extra, JSON_CONTENT_TYPE)
+
+    def _apply_forwarding(self, scope: Scope, headers: dict[str, str]) -> None:
+        """Behind a trusted proxy, the request is seen as its client made it: the client's address
+        (logs, limits), the Host it used (the Host check, the resource URL) and its scheme."""
+        peer = scope.get("client")
+        view = self.proxies.resolve(peer[0] if peer else None, headers)
+        if view is None:
+            return
+        if view.client is not None:
+            scope["client"] = (view.client, 0)
+        if view.host is not None:
+            headers["host"] = view.host
+        if view.scheme is not None:
+            scope["scheme"] = view.scheme
 
     def _route(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], extra: HeaderList

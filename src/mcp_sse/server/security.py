@@ -1,33 +1,51 @@
-"""Host and Origin validation (DNS rebinding), CORS, and the optional bearer token, applied before
-any routing.
+"""Host and Origin validation (DNS rebinding) and CORS, applied before any routing.
 
 Default: when a request arrives on a loopback address, only loopback Host names are answered and
 an Origin that is present must be local; elsewhere an Origin must be same-origin or allow-listed.
 Either way a browser page from another site never reaches a session (MCP 2025-11-25, Transports,
 "Security Warning": https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning; the Host
-check is what the official conformance suite's ``dns-rebinding-protection`` scenario tests). With
-``auth_token`` set, every request but a CORS preflight and ``/healthz`` must also carry it as
-``Authorization: Bearer``: what keeps other local processes and other hosts out (MCP Security Best
-Practices, "Local MCP Server Compromise": https://modelcontextprotocol.io/docs/tutorials/security/security_best_practices#local-mcp-server-compromise).
+check is what the official conformance suite's ``dns-rebinding-protection`` scenario tests). Tokens
+are ``server/auth.py``'s.
+
+CORS, for the origins that pass: a preflight is answered with the methods and request headers MCP
+uses (``Authorization``, the session and version headers, ``Last-Event-ID``, the 2026-07-28 era's
+``Mcp-Method``, ``Mcp-Name`` and every ``Mcp-Param-*`` asked for), and responses expose the headers
+a browser client must read (``Mcp-Session-Id``, ``MCP-Protocol-Version``, ``WWW-Authenticate``).
 """
 
 from __future__ import annotations
 
-import hmac
+import re
 from urllib.parse import urlsplit
 
 from mcp_sse.addresses import LOOPBACK_NAMES, is_loopback_address
 from mcp_sse.config import ServerConfig
-from mcp_sse.errors import Forbidden, MisdirectedHost, Unauthorized
+from mcp_sse.errors import Forbidden, MisdirectedHost
 from mcp_sse.server.asgi import HeaderList, Scope
+from mcp_sse.wire.headers import MCP_PARAM_PREFIX
 
 __all__ = ["RequestGuard"]
 
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 EXPOSED_HEADERS = b"Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 ALLOWED_REQUEST_HEADERS = (
     b"Content-Type, Accept, Authorization, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"
 )
 ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
+
+
+def allowed_request_headers(requested: str | None) -> bytes:
+    """What a preflight allows: MCP's request headers, plus each ``Mcp-Param-*`` header asked for
+    (a wildcard cannot name them: ``Access-Control-Allow-Headers`` has no prefix patterns). Headers
+    outside MCP's are not allowed, so a page cannot smuggle others through."""
+    params = [
+        name.strip()
+        for name in (requested or "").split(",")
+        if name.strip().lower().startswith(MCP_PARAM_PREFIX) and _TOKEN.fullmatch(name.strip())
+    ]
+    if not params:
+        return ALLOWED_REQUEST_HEADERS
+    return ALLOWED_REQUEST_HEADERS + b", " + ", ".join(params).encode("ascii")
 
 
 def _hostname(authority: str) -> str:
@@ -46,24 +64,6 @@ class RequestGuard:
         self.config = config
         self.extra_hosts = frozenset(h.lower().strip("[]") for h in config.allowed_hosts)
         self.extra_origins = frozenset(o.rstrip("/").lower() for o in config.allowed_origins)
-        self.token = config.auth_token.encode("ascii") if config.auth_token is not None else None
-
-    def authorize(self, headers: dict[str, str]) -> None:
-        """Raise Unauthorized unless the request carries the configured bearer token (if any)."""
-        if self.token is None:
-            return
-        scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            raise Unauthorized(
-                "Unauthorized: this server needs an Authorization: Bearer <token> header",
-                headers={"WWW-Authenticate": 'Bearer realm="mcp"'},
-            )
-        # Constant time: how much of a guess matched must not show in how long the answer takes.
-        if not hmac.compare_digest(credentials.strip().encode("latin-1"), self.token):
-            raise Unauthorized(
-                "Unauthorized: the bearer token is not valid",
-                headers={"WWW-Authenticate": 'Bearer realm="mcp", error="invalid_token"'},
-            )
 
     def check(self, scope: Scope, headers: dict[str, str]) -> None:
         """Raise MisdirectedHost or Forbidden; return quietly when the request may proceed."""
@@ -76,7 +76,10 @@ class RequestGuard:
         if protect:
             name = _hostname(host)
             if name not in LOOPBACK_NAMES and name not in self.extra_hosts:
-                raise MisdirectedHost(f"Invalid Host header {host!r}: this server only answers for local names")
+                raise MisdirectedHost(
+                    f"Invalid Host header {host!r}: this server only answers for local names "
+                    "(name others with --allowed-host)"
+                )
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin, host, protect):
             raise Forbidden(f"Origin {origin!r} is not allowed to use this server")
@@ -104,8 +107,7 @@ class RequestGuard:
             (b"access-control-expose-headers", EXPOSED_HEADERS),
         ]
         if preflight:
-            requested = headers.get("access-control-request-headers")
-            allowed = requested.encode("latin-1") if requested else ALLOWED_REQUEST_HEADERS
+            allowed = allowed_request_headers(headers.get("access-control-request-headers"))
             out += [
                 (b"access-control-allow-methods", ALLOWED_METHODS),
                 (b"access-control-allow-headers", allowed),
