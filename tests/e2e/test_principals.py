@@ -322,3 +322,47 @@ async def test_the_metadata_names_the_scheme_the_client_used(token_file: Path) -
         'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
         in (refused.headers["www-authenticate"])
     )
+
+
+class ShortLivedTokens(httpx2.Auth):
+    """An OAuth client's side of expiry: a fresh token from the issuer whenever the one it holds is
+    about to expire (what the SDK's OAuth provider does with its refresh token)."""
+
+    def __init__(self, issuer: Issuer, lifetime: int) -> None:
+        self.issuer = issuer
+        self.lifetime = lifetime
+        self.token = ""
+        self.expires = 0.0
+        self.minted = 0
+
+    def auth_flow(self, request: httpx2.Request) -> Iterator[httpx2.Request]:
+        if self.expires - time.time() < 0.5:
+            self.expires = int(time.time()) + self.lifetime
+            self.token = self.issuer.token(exp=self.expires)
+            self.minted += 1
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one(issuer: Issuer, jwks_url: str) -> None:
+    config = ServerConfig(
+        jwks_url=jwks_url, issuer="https://as.test", resource_url=RESOURCE, retry_ms=100, event_store="memory"
+    )
+    auth = ShortLivedTokens(issuer, lifetime=2)
+    steps: list[float] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        steps.append(done)
+
+    with run_server(create_app(build_test_server(), config)) as url:
+        async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
+            async with streamable_http_client(url + "/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    result = await session.call_tool("count", {"to": 25, "delay_ms": 200}, progress_callback=progress)
+            metrics = (await http.get(url + "/metrics")).text
+    assert result.content[0].text == "counted to 25"  # type: ignore[union-attr]
+    assert steps == [float(n) for n in range(1, 26)], "every progress notification, once, in order"
+    resumes = next(line for line in metrics.splitlines() if line.startswith("mcp_sse_resumes_total"))
+    assert float(resumes.split()[-1]) >= 1, "the stream was ended at the token's expiry and resumed"
+    assert auth.minted >= 3

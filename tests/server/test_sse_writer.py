@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -323,3 +324,62 @@ async def test_a_server_side_close_during_the_wait_for_an_answer_still_sends_the
             session.close_request_stream(1)
     assert conn.bodies() == [PRIMING]
     assert conn.sent[-1]["more_body"] is False
+
+
+async def test_an_expired_token_ends_the_connection_with_a_retry_once_the_client_can_resume() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-06-18", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    conn = Recorder()
+    ended = anyio.Event()
+
+    async def serve() -> None:
+        # Already expired, but the client has no event id yet (no priming event in this era):
+        # cutting now would lose the answer, so the writer waits for the first event.
+        await write_stream(
+            conn.send,
+            conn.receive,
+            session,
+            stream,
+            0,
+            headers=[],
+            keepalive=10,
+            encode=streamable_encoder,
+            expires_at=0.0,
+            retry_ms=250,
+        )
+        ended.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            await anyio.sleep(0.1)
+            assert not ended.is_set(), "not ended before the client could resume"
+            await session.emit(Outbound(b'{"n":1}', Kind.NOTIFICATION, None, related_request_id=1))
+            await ended.wait()
+    events = SSEDecoder().feed(b"".join(conn.bodies()))
+    assert [e.id for e in events] == ["1-1"]
+    assert b"".join(conn.bodies()).endswith(b"retry: 250\n\n"), "the end tells the client when to come back"
+    assert conn.sent[-1]["more_body"] is False
+    assert not stream.complete, "the stream itself goes on: the client resumes it with a fresh token"
+
+
+async def test_an_expiry_while_resumable_ends_the_connection_at_once() -> None:
+    session = Session("s", SessionKind.STREAMABLE, "2025-11-25", MemoryEventStore())
+    stream = session.open_request_stream([1])
+    await session.emit(Outbound(b'{"n":1}', Kind.NOTIFICATION, None, related_request_id=1))
+    conn = Recorder()
+    with anyio.fail_after(5):
+        await write_stream(
+            conn.send,
+            conn.receive,
+            session,
+            stream,
+            1,
+            headers=[],
+            keepalive=10,
+            encode=streamable_encoder,
+            expires_at=time.time() + 0.2,
+            retry_ms=100,
+            resumable=True,
+        )
+    assert b"".join(conn.bodies()) == b"retry: 100\n\n"

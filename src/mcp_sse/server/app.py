@@ -40,6 +40,7 @@ from mcp_sse.server.asgi import (
 )
 from mcp_sse.server.asgi import send_response as send_plain
 from mcp_sse.server.auth import (
+    EXPIRY_KEY,
     PRINCIPAL_KEY,
     Authenticator,
     JWTVerifier,
@@ -190,6 +191,8 @@ class McpApp:
         token = await self.authenticator.authenticate(headers, metadata)
         bind_access_token(scope, token)
         scope[PRINCIPAL_KEY] = principal_of(token)
+        if token.expires_at is not None:
+            scope[EXPIRY_KEY] = float(token.expires_at)
 
     def _limit_rate(self, scope: Scope) -> None:
         """429 for a caller over its request rate (``--requests-per-second-per-caller``)."""

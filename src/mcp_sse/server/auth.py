@@ -37,6 +37,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp_sse.errors import InsufficientScope, Unauthorized
 
 __all__ = [
+    "EXPIRY_KEY",
     "PRINCIPAL_KEY",
     "Authenticator",
     "JWTVerifier",
@@ -47,6 +48,7 @@ __all__ = [
     "principal_in",
     "principal_of",
     "protected_resource_metadata",
+    "token_expiry",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,16 @@ class TokenVerifier(Protocol):
 
 PRINCIPAL_KEY = "mcp_sse.principal"
 """Where the edge puts the authenticated principal's name in a request's ASGI scope."""
+
+
+EXPIRY_KEY = "mcp_sse.token_expires_at"
+"""Where the edge puts when the request's token expires (seconds since the epoch), if it does."""
+
+
+def token_expiry(scope: Any) -> float | None:
+    """When the token a request came with expires; None: it does not, or there is none."""
+    expires: float | None = scope.get(EXPIRY_KEY)
+    return expires
 
 
 def principal_in(scope: Any) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 import anyio
@@ -20,7 +21,7 @@ import orjson
 from mcp_sse.core.events import Event, ReplayGap
 from mcp_sse.core.session import READ_BATCH, Session, Stream
 from mcp_sse.server.asgi import SSE_CONTENT_TYPE, ASGIMessage, HeaderList, Receive, Send
-from mcp_sse.wire.sse import encode_comment, encode_json_event
+from mcp_sse.wire.sse import encode_comment, encode_json_event, encode_retry
 
 __all__ = [
     "ANSWER_GRACE_SECONDS",
@@ -128,17 +129,25 @@ async def write_stream(
     encode: EventEncoder,
     drop_every: int | None = None,
     replay_until: int = 0,
+    expires_at: float | None = None,
+    retry_ms: int = 1000,
+    resumable: bool = False,
 ) -> None:
     """Serve ``stream`` from ``cursor`` on; raises ReplayGap before the response starts if it can't.
 
     ``drop_every`` ends the connection (not the stream) after that many events, on purpose.
     Events up to ``replay_until`` were in the log before this connection: they count as replayed.
+    ``expires_at`` (a wall-clock time): when the token that opened the stream expires, the
+    connection ends with ``retry: retry_ms``, as soon as the client has an event id to resume from;
+    it comes back with a fresh token and loses nothing. ``resumable``: the client already has one
+    (it is resuming).
     """
     complete = stream.complete  # before the read: then what it returns is all there will be
     first = await session.read(stream, cursor)  # a gap is found before any header is sent
     start: ASGIMessage = {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + headers}
     observer = session.observer
     pump = _Pump(send, receive, session, stream, start, keepalive, encode, drop_every, replay_until)
+    pump.resumable = resumable
     # The handle a newer connection (or a server-side close) uses to end this one; no task group:
     # the disconnect watcher is a plain task started only if the writer ever has to wait, so an
     # answer that is ready costs no task at all.
@@ -148,6 +157,9 @@ async def write_stream(
             observer.stream_taken_over()
         stream.attach(handle)
         observer.stream_opened()
+        expiry = None
+        if expires_at is not None:
+            expiry = pump.loop.call_later(max(0.0, expires_at - time.time()), pump.expire, handle, retry_ms)
         try:
             await pump.run(cursor, first, preamble, complete)
         except asyncio.CancelledError:
@@ -155,6 +167,8 @@ async def write_stream(
                 raise
             logger.debug("session %s stream %d: connection closed or taken over", session.id, stream.key)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             handle.retire()
             pump.stop()
             observer.stream_closed()
@@ -165,14 +179,14 @@ async def write_stream(
         return
     with contextlib.suppress(OSError):
         if not handle.cancelled:
-            await pump.write(b"", more=False)
+            await pump.write(pump.farewell, more=False)
             return
         # Ended from outside (a newer connection, a server-side close, a slow consumer): its client
         # may not be reading at all, so the end gets a moment, not forever; without it the server
         # closes the connection, which ends the stream just as well. A priming event still held
         # goes out first: a client closed on before it saw an event id could not resume.
         with anyio.move_on_after(END_GRACE_SECONDS):
-            await pump.write(pump.held, more=False)
+            await pump.write(pump.held + pump.farewell, more=False)
 
 
 class _WriterHandle:
@@ -249,6 +263,18 @@ class _Pump:
         self.client_gone = False
         self.held = b""  # the priming event, while it waits a moment for the answer to join it
         self.timer: asyncio.TimerHandle | None = None
+        self.resumable = False  # the client has an event id of this stream to come back with
+        self.expired = False  # the token that opened the stream has expired
+        self.farewell = b""  # what the response ends with (a ``retry`` when the token expired)
+
+    def expire(self, handle: _WriterHandle, retry_ms: int) -> None:
+        """The token that opened the stream expired: end the connection, now if the client can
+        resume it, else once it has been sent an event id (the loop checks after each write)."""
+        self.expired = True
+        self.farewell = encode_retry(retry_ms)
+        logger.info("session %s stream %d: the token expired; ending the connection", self.session.id, self.stream.key)
+        if self.resumable:
+            handle.cancel()
 
     async def run(self, cursor: int, ready: list[Event], preamble: bytes, complete: bool) -> None:
         """``complete``: the stream was complete before ``ready`` was read, so nothing follows it."""
@@ -273,11 +299,14 @@ class _Pump:
             self.held = pending if hold else b""
             if (pending and not hold) or final:
                 await self.write(pending, more=not final)
+                self.resumable = self.resumable or (bool(pending) and pending is not KEEPALIVE)
                 pending = b""
                 self.last_write = self.loop.time()
                 stream.mark_sent(cursor)
                 if final:
                     self.finished = True
+                    return
+                if self.expired and self.resumable:
                     return
             if self.drop_every is not None and sent >= self.drop_every:
                 logger.info("session %s stream %d: cut after %d events (drop_every)", session.id, stream.key, sent)

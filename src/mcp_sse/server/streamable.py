@@ -39,7 +39,7 @@ from mcp_sse.server.asgi import (
     read_body,
     send_response,
 )
-from mcp_sse.server.auth import caller_of, principal_in
+from mcp_sse.server.auth import caller_of, principal_in, token_expiry
 from mcp_sse.server.intake import (
     check_owner,
     open_session,
@@ -175,7 +175,7 @@ class Streamable:
             preamble = b""
             if eras.sends_priming(version):
                 preamble = priming_event(stream.key, 0, self.config.retry_ms, session.epoch)
-            await self._serve_stream(send, receive, session, stream, 0, session_headers, preamble)
+            await self._serve_stream(scope, send, receive, session, stream, 0, session_headers, preamble)
         finally:
             if initializing:
                 await self._end_if_refused(session, stream)
@@ -282,7 +282,10 @@ class Streamable:
         if (refused := self.registry.limits.open_stream(caller)) is not None:
             raise too_many_for_caller(refused)
         try:
-            await self._serve_stream(send, receive, session, stream, cursor, session_headers, preamble, replay_until)
+            resumed = bool(last_event_id)
+            await self._serve_stream(
+                scope, send, receive, session, stream, cursor, session_headers, preamble, replay_until, resumed
+            )
         except ReplayGap as gap:
             session.observer.replay_missed()
             raise ReplayUnavailable(
@@ -296,6 +299,7 @@ class Streamable:
 
     def _serve_stream(
         self,
+        scope: Scope,
         send: Send,
         receive: Receive,
         session: Session,
@@ -304,6 +308,7 @@ class Streamable:
         headers: HeaderList,
         preamble: bytes,
         replay_until: int = 0,
+        resumed: bool = False,
     ) -> Coroutine[Any, Any, None]:
         """The writer's coroutine, returned rather than awaited: a held stream keeps one frame less."""
         return write_stream(
@@ -318,6 +323,9 @@ class Streamable:
             encode=_encoder(session),
             drop_every=self.config.drop_every,
             replay_until=replay_until,
+            expires_at=token_expiry(scope),
+            retry_ms=self.config.retry_ms,
+            resumable=resumed,
         )
 
     # --- DELETE -------------------------------------------------------------------------
