@@ -285,12 +285,19 @@ def connect_command(
 @click.argument("url")
 @_header_options
 @_transport_option
+@click.option(
+    "--principal-header",
+    default=None,
+    metavar="NAME",
+    help="Send each session's authenticated principal upstream in this header (for an upstream that trusts us).",
+)
 @_server_options
 def proxy_command(
     url: str,
     header: tuple[str, ...],
     bearer: str | None,
     transport: str,
+    principal_header: str | None,
     host: str,
     port: int,
     log_level: str,
@@ -301,7 +308,12 @@ def proxy_command(
     from mcp_sse.client.connect import Transport
     from mcp_sse.upstream.remote import HTTPUpstream
 
-    upstream = HTTPUpstream(url, headers=parse_headers(header, bearer), transport=cast(Transport, transport))
+    upstream = HTTPUpstream(
+        url,
+        headers=parse_headers(header, bearer),
+        transport=cast(Transport, transport),
+        principal_header=principal_header,
+    )
     _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", served=url, **config)
 
 

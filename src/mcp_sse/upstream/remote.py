@@ -4,6 +4,10 @@ Each downstream session gets its own upstream session, opened by its initialize 
 life, so the proxy adds what the upstream lacks (resumable streams, both transports for old clients,
 Host/Origin checks) without a new backend session per call (what makes other proxies slow, and
 lose whatever state the upstream keeps per session).
+
+The client's own credentials never go upstream (MCP forbids token passthrough: the upstream gets
+the headers configured for it). With ``principal_header`` set, each upstream session carries the
+authenticated principal of its downstream session in that header, for an upstream that trusts us.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ class HTTPUpstream:
         headers: dict[str, str] | None = None,
         transport: Transport = "auto",
         policy: ReconnectPolicy | None = None,
+        principal_header: str | None = None,
     ) -> None:
         self.url = url
         self.headers = headers
+        self.principal_header = principal_header
         self.transport = transport
         self.policy = policy
 
@@ -45,7 +51,10 @@ class HTTPUpstream:
 
     async def serve_session(self, session: Session) -> None:
         timeout = httpx2.Timeout(10.0, read=None, write=30.0, pool=30.0)
-        async with httpx2.AsyncClient(headers=self.headers, timeout=timeout, follow_redirects=False) as http:
+        headers = dict(self.headers or {})
+        if self.principal_header is not None and session.principal is not None:
+            headers[self.principal_header] = session.principal
+        async with httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False) as http:
             async with connect(self.url, http_client=http, transport=self.transport, policy=self.policy) as (
                 read,
                 write,

@@ -16,6 +16,9 @@ that belong to no request at all (``list_changed``) go to every session: each cl
 
 A child that exits answers its in-flight requests with errors; the next message starts a new one,
 re-initialized with the session's original initialize, so the session carries on.
+
+When the server checks tokens, a per-session child is told whose session it serves in its
+environment (``MCP_SSE_PRINCIPAL``); a shared child serves everyone and is told nobody.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from mcp_sse.core.session import Outbound, Session
 from mcp_sse.logs import fields
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, Kind, RequestId, classify, error_message
 
-__all__ = ["ChildExited", "SharedStdioUpstream", "StdioCommand", "StdioUpstream", "stdio_command"]
+__all__ = ["PRINCIPAL_ENV", "ChildExited", "SharedStdioUpstream", "StdioCommand", "StdioUpstream", "stdio_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,12 @@ class StdioCommand:
         return shlex.join(self.argv)
 
 
+PRINCIPAL_ENV = "MCP_SSE_PRINCIPAL"
+"""The environment variable that names a per-session child's principal (the authenticated caller
+whose session it serves), when the server checks tokens. A shared child serves every principal at
+once, so it is given none."""
+
+
 class ChildExited(Exception):
     pass
 
@@ -66,10 +75,13 @@ class ChildExited(Exception):
 class Child:
     """One server process: JSON lines in on stdin, out on stdout, stderr into our log."""
 
-    def __init__(self, command: StdioCommand, label: str, session_id: str | None = None) -> None:
+    def __init__(
+        self, command: StdioCommand, label: str, session_id: str | None = None, principal: str | None = None
+    ) -> None:
         self.command = command
         self.label = label
         self.session_id = session_id
+        self.principal = principal
         self.process: Process | None = None
         self.exited = anyio.Event()
         self.returncode: int | None = None
@@ -79,7 +91,11 @@ class Child:
         return self.process.pid if self.process is not None else None
 
     async def start(self, task_group: TaskGroup) -> None:
-        env = {**os.environ, **self.command.env}
+        env = dict(os.environ)
+        env.pop(PRINCIPAL_ENV, None)  # never inherited from our own environment
+        env.update(self.command.env)
+        if self.principal is not None:
+            env[PRINCIPAL_ENV] = self.principal
         self.process = await anyio.open_process(list(self.command.argv), env=env, cwd=self.command.cwd)
         task_group.start_soon(self._log_stderr)
         logger.info("%s: started %s (pid %d)", self.label, self.command, self.process.pid)
@@ -223,7 +239,7 @@ class _SessionBridge:
             await self._settle_exit(self.child)
 
     async def _start(self, tg: TaskGroup, *, replay: bool) -> None:
-        self.child = Child(self.command, self.child_label, self.session.id)
+        self.child = Child(self.command, self.child_label, self.session.id, self.session.principal)
         await self.child.start(tg)
         tg.start_soon(self._read, self.child)
         if replay and self.init_request is not None:
