@@ -7,6 +7,7 @@ clients will suffer) or FAIL (broken); the command exits non-zero when anything 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -74,8 +75,13 @@ class Doctor:
         self.idle_seconds = idle_seconds
         self.report = Report(url)
         self.session_id: str | None = None
+        self.locked_out = False  # the server needs a token and we were given none
+        self.needs_token = False
 
     async def run(self) -> Report:
+        await self._guarded(self.check_auth)
+        if self.locked_out:
+            return self.report
         if await self.check_streamable():
             checks = [self.check_redirect, self.check_priming_and_resume, self.check_get_stream]
             checks += [self.check_origin, self.check_host, self.check_cors]
@@ -121,6 +127,152 @@ class Doctor:
         return got
 
     # --- the checks --------------------------------------------------------------------------
+
+    async def check_auth(self) -> None:
+        """What a client without a token is told (RFC 6750 §3, RFC 9728 §5.1), whether the protected
+        resource metadata is there and names this very URL, and whether browsers may send a token."""
+        given = any(name.lower() == "authorization" for name in self.http.headers)
+        anonymous = {**POST_HEADERS, "authorization": ""} if given else POST_HEADERS
+        response = await self.http.post(self.url, content=orjson.dumps(_initialize(5)), headers=anonymous)
+        if response.status_code != 401:
+            if sid := response.headers.get(SESSION_ID):
+                await self.http.delete(self.url, headers={SESSION_ID: sid, "authorization": ""})
+            if response.status_code < 400:
+                local = is_loopback_address(urlsplit(self.url).hostname)
+                self.report.add(
+                    "auth",
+                    "INFO" if local else "WARN",
+                    "no token is needed: anyone who reaches the server can use it",
+                    "" if local else "check tokens (--token-file, --jwks-url) on a server others can reach",
+                )
+            return
+        self.needs_token = True
+        challenge = response.headers.get("www-authenticate", "")
+        if not challenge.lower().startswith("bearer"):
+            self.report.add(
+                "auth",
+                "FAIL",
+                f"401 without a Bearer challenge (WWW-Authenticate: {challenge or 'absent'!s})",
+                "answer 401 with WWW-Authenticate: Bearer (RFC 6750 §3)",
+            )
+        else:
+            await self._check_metadata(_auth_params(challenge))
+        await self._check_cors_for_tokens()
+        if not given:
+            self.locked_out = True
+            self.report.add("auth", "INFO", "the server needs a token: the other checks need one too", "pass --bearer")
+
+    async def _check_metadata(self, params: dict[str, str]) -> None:
+        metadata_url = params.get("resource_metadata")
+        if metadata_url is None:
+            self.report.add(
+                "auth",
+                "WARN",
+                "401 says Bearer but not where to get a token (no resource_metadata): OAuth clients are stuck; "
+                "fine for static tokens only",
+                "publish protected resource metadata (--authorization-server) and name it in the challenge",
+            )
+            return
+        try:
+            response = await self.http.get(metadata_url, headers={"authorization": ""}, timeout=5)
+        except httpx2.TransportError as exc:
+            self.report.add(
+                "auth-metadata",
+                "FAIL",
+                f"the challenge names metadata at {metadata_url}, which cannot be reached ({exc!r})",
+                "set --resource-url to the exact URL clients use (behind a proxy: --trusted-proxy)",
+            )
+            return
+        try:
+            document = response.json() if response.status_code == 200 else None
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            self.report.add(
+                "auth-metadata",
+                "FAIL",
+                f"the challenge names {metadata_url}, which answered {response.status_code} without a JSON document",
+                "serve RFC 9728 metadata there without a token",
+            )
+            return
+        resource = str(document.get("resource", ""))
+        servers = document.get("authorization_servers") or []
+        if resource.rstrip("/") != self.url.rstrip("/"):
+            self.report.add(
+                "auth-metadata",
+                "FAIL",
+                f"the metadata's resource {resource!r} is not the URL used ({self.url}): clients refuse it",
+                "set --resource-url to the exact URL clients use (behind a proxy: --trusted-proxy)",
+            )
+        elif not servers:
+            self.report.add(
+                "auth-metadata", "FAIL", "the metadata names no authorization_servers", "--authorization-server"
+            )
+        else:
+            scope = params.get("scope")
+            said = f", scope {scope!r}" if scope else ""
+            self.report.add(
+                "auth-metadata", "OK", f"401 names the metadata{said}; its resource is this URL; issuer {servers[0]}"
+            )
+            await self._check_issuer(str(servers[0]))
+
+    async def _check_issuer(self, issuer: str) -> None:
+        """RFC 8414 §3 (path inserted after the well-known prefix), then OpenID discovery."""
+        parts = urlsplit(issuer)
+        path = parts.path.rstrip("/")
+        candidates = [
+            urlunsplit(parts._replace(path=f"/.well-known/oauth-authorization-server{path}")),
+            urlunsplit(parts._replace(path=f"/.well-known/openid-configuration{path}")),
+            issuer.rstrip("/") + "/.well-known/openid-configuration",
+        ]
+        for candidate in candidates:
+            try:
+                response = await self.http.get(candidate, headers={"authorization": ""}, timeout=5)
+            except httpx2.TransportError:
+                continue
+            if response.status_code == 200:
+                self.report.add("auth-server", "OK", f"the authorization server's metadata is at {candidate}")
+                return
+        self.report.add(
+            "auth-server",
+            "WARN",
+            f"no authorization server metadata found for {issuer} (RFC 8414 or OpenID discovery)",
+            "check --authorization-server names the issuer clients log in with",
+        )
+
+    async def _check_cors_for_tokens(self) -> None:
+        parts = urlsplit(self.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        preflight = await self.http.options(
+            self.url,
+            headers={
+                "origin": origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type",
+            },
+        )
+        allowed = preflight.headers.get("access-control-allow-headers", "").lower()
+        if not allowed:
+            return  # no CORS at all: the cors check says so
+        refused = await self.http.post(
+            self.url,
+            content=orjson.dumps(_initialize(6)),
+            headers={**POST_HEADERS, "origin": origin, "authorization": ""},
+        )
+        exposed = refused.headers.get("access-control-expose-headers", "").lower()
+        if "authorization" not in allowed and "*" not in allowed:
+            self.report.add(
+                "cors-auth", "WARN", "preflight does not allow Authorization: browsers cannot send a token", "allow it"
+            )
+        elif "www-authenticate" not in exposed:
+            self.report.add(
+                "cors-auth",
+                "WARN",
+                "WWW-Authenticate is not exposed: a browser client cannot read the challenge",
+                "add WWW-Authenticate to Access-Control-Expose-Headers",
+            )
+        else:
+            self.report.add("cors-auth", "OK", "browsers may send Authorization and read WWW-Authenticate")
 
     async def check_streamable(self) -> bool:
         try:
@@ -415,6 +567,19 @@ class Doctor:
             self.report.add(MODERN, "INFO", f"serves the stateless {MODERN} era")
         else:
             self.report.add(MODERN, "INFO", f"does not serve the stateless {MODERN} era ({response.status_code})")
+
+
+_AUTH_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]+)')
+
+
+def _auth_params(challenge: str) -> dict[str, str]:
+    """The parameters of a ``Bearer`` challenge (RFC 9110 §11.2), quotes removed."""
+    found = {}
+    for name, value in _AUTH_PARAM.findall(challenge.partition(" ")[2]):
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found[name.lower()] = value
+    return found
 
 
 async def diagnose(
