@@ -12,7 +12,8 @@ from typing import Any, get_origin, get_type_hints
 
 __all__ = ["MiB", "ServerConfig", "is_repeatable", "option_name"]
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -55,6 +56,13 @@ class ServerConfig:
         default=10_000, metadata=_doc("Open sessions at most; more get 503 with Retry-After. None: no limit.")
     )
     max_body_bytes: int = field(default=4 * MiB, metadata=_doc("Largest POST body accepted; larger gets 413."))
+    max_header_bytes: int = field(
+        default=32 * KiB,
+        metadata=_doc("Largest total size of a request's headers (names and values); larger gets 431."),
+    )
+    body_timeout: float = field(
+        default=30.0, metadata=_doc("Seconds a client may take to send a request's body; slower gets 408.")
+    )
     keepalive_interval: float = field(
         default=15.0, metadata=_doc("Seconds between SSE keepalive comments on an otherwise silent stream.")
     )
@@ -201,6 +209,10 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ValueError("path must start with /")
+        if self.max_header_bytes <= 0:
+            raise ValueError("max_header_bytes must be positive")
+        if self.body_timeout <= 0:
+            raise ValueError("body_timeout must be positive")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
         if self.auth_token is not None and not _is_token(self.auth_token):

@@ -15,6 +15,7 @@ from mcp_sse.wire.jsonrpc import RequestId
 
 __all__ = [
     "Forbidden",
+    "HeadersTooLarge",
     "InsufficientScope",
     "InvalidRequest",
     "MethodNotAllowed",
@@ -26,6 +27,7 @@ __all__ = [
     "PayloadTooLarge",
     "Rejection",
     "ReplayUnavailable",
+    "RequestTimeout",
     "ServerNotReady",
     "SessionNotFound",
     "TooManyRequests",
@@ -133,6 +135,16 @@ class ReplayUnavailable(Rejection):
     """
 
     status = 410
+
+
+class RequestTimeout(Rejection):
+    """The body did not arrive in time (a slow or stalled sender holds a connection otherwise)."""
+
+    status = 408
+
+
+class HeadersTooLarge(Rejection):
+    status = 431
 
 
 class PayloadTooLarge(Rejection):

@@ -24,7 +24,7 @@ from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
-from mcp_sse.errors import MethodNotAllowed, NotFound, Rejection, ServerNotReady
+from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
 from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
@@ -213,6 +213,12 @@ class McpApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracking_send = _TrackingSend(send)
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.config.max_header_bytes:
+            # httptools sets no bound of its own; h11's is 16 KiB, nginx's 32 KiB by default.
+            error = HeadersTooLarge(f"Request Header Fields Too Large: more than {self.config.max_header_bytes} bytes")
+            self.metrics.rejected(error.status, "HeadersTooLarge")
+            await send_error(send, error, [])
+            return
         headers = header_map(scope)
         extra: HeaderList = []
         if self.proxies:

@@ -8,11 +8,12 @@ JSON-RPC message (that is ``wire.jsonrpc.Message``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from mcp_sse.errors import PayloadTooLarge, Rejection
+from mcp_sse.errors import PayloadTooLarge, Rejection, RequestTimeout
 
 __all__ = [
     "JSON_CONTENT_TYPE",
@@ -89,11 +90,21 @@ def accepts(header: str, wanted: str) -> bool:
     return wanted in types or "*/*" in types or f"{major}/*" in types
 
 
-async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    """The whole request body, refusing (413) as soon as it is known to exceed ``limit``."""
+async def read_body(receive: Receive, headers: dict[str, str], limit: int, within: float) -> bytes:
+    """The whole request body, refusing (413) as soon as it is known to exceed ``limit``, and (408)
+    when it has not all arrived within ``within`` seconds: a sender that stalls mid-body (slowloris)
+    would otherwise hold its connection and its memory for ever."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    try:
+        async with asyncio.timeout(within):  # one timer per request, not one per chunk
+            return await _read_chunks(receive, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"Request Timeout: the body did not arrive within {within:g} seconds") from None
+
+
+async def _read_chunks(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -22,9 +22,9 @@ def require_json(headers: dict[str, str]) -> None:
         )
 
 
-async def read_messages(receive: Receive, headers: dict[str, str], limit: int) -> jsonrpc.Body:
-    """The body, size-checked (413), parsed once (400/-32700) and classified (400/-32600)."""
-    raw = await read_body(receive, headers, limit)
+async def read_messages(receive: Receive, headers: dict[str, str], limit: int, within: float) -> jsonrpc.Body:
+    """The body, size-checked (413), in time (408), parsed once (400/-32700) and classified (400/-32600)."""
+    raw = await read_body(receive, headers, limit, within)
     try:
         return jsonrpc.parse_body(raw)
     except jsonrpc.FramingError as exc:

@@ -67,7 +67,7 @@ class LegacySSE:
     ) -> None:
         require_json(headers)
         session = self._session(scope)
-        body = await read_messages(receive, headers, self.config.max_body_bytes)
+        body = await read_messages(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
         if body.is_batch:
             raise InvalidRequest("Invalid Request: the HTTP+SSE transport takes one message per POST, not a batch")
         with session.activity():

@@ -80,7 +80,7 @@ class Streamable:
         """Modern-only mode: every POST goes to the stateless path, session-era headers stripped;
         an ``initialize`` is told which versions this server speaks (MCP 2026-07-28, Versioning:
         https://modelcontextprotocol.io/specification/2026-07-28/basic/versioning)."""
-        body = await read_body(receive, headers, self.config.max_body_bytes)
+        body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
         try:
             message = jsonrpc.parse_body(body).messages[0]
         except jsonrpc.FramingError:
@@ -104,7 +104,7 @@ class Streamable:
         """Hand a stateless-era POST to the upstream, its body read once under our size limit."""
         assert self.modern is not None
         if body is None:
-            body = await read_body(receive, headers, self.config.max_body_bytes)
+            body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
         delivered = False
         scope = _without_edge_whitespace(scope)
 
@@ -130,7 +130,7 @@ class Streamable:
         accept = headers.get("accept", "")
         if not (accepts(accept, "application/json") and accepts(accept, "text/event-stream")):
             raise NotAcceptable("Not Acceptable: Accept must list both application/json and text/event-stream")
-        body = await read_messages(receive, headers, self.config.max_body_bytes)
+        body = await read_messages(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
         first = body.messages[0]
         header_version = self._check_version_header(headers, first.id if first.is_request else None)
 

@@ -19,6 +19,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
+    "MAX_ID_LENGTH",
     "METHOD_NOT_FOUND",
     "MISSING_CLIENT_CAPABILITY",
     "PARSE_ERROR",
@@ -81,9 +82,20 @@ class FramingError(ValueError):
         self.request_id = request_id
 
 
+MAX_ID_LENGTH = 1024
+"""The longest string id accepted. JSON-RPC sets no bound, but an id is kept for as long as its
+request is in flight and repeated in its answer: a 4 MiB id is an attack, not an identifier (UUIDs
+are 36 characters)."""
+
+
 def _valid_id(value: Any) -> bool:
     # bool is an int subclass, and JSON true is not a valid id.
-    return isinstance(value, str | int) and not isinstance(value, bool)
+    if isinstance(value, str):
+        return len(value) <= MAX_ID_LENGTH
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_BAD_ID = f'Invalid Request: "id" must be an integer or a string of at most {MAX_ID_LENGTH} characters'
 
 
 def classify(obj: Any) -> Message:
@@ -103,7 +115,7 @@ def classify(obj: Any) -> Message:
             return Message(Kind.NOTIFICATION, obj, None, method)
         request_id = obj["id"]
         if not _valid_id(request_id):
-            raise FramingError(INVALID_REQUEST, 'Invalid Request: "id" must be a string or an integer')
+            raise FramingError(INVALID_REQUEST, _BAD_ID)
         return Message(Kind.REQUEST, obj, request_id, method)
     if "result" in obj:
         request_id = obj.get("id")
@@ -116,7 +128,7 @@ def classify(obj: Any) -> Message:
             raise FramingError(INVALID_REQUEST, 'Invalid Request: "error" must be an object with an integer "code"')
         request_id = obj.get("id")
         if request_id is not None and not _valid_id(request_id):
-            raise FramingError(INVALID_REQUEST, 'Invalid Request: "id" must be a string or an integer')
+            raise FramingError(INVALID_REQUEST, _BAD_ID)
         return Message(Kind.ERROR, obj, request_id)
     raise FramingError(
         INVALID_REQUEST, 'Invalid Request: neither a request ("method") nor a response ("result" or "error")'
