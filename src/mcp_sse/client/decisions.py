@@ -233,7 +233,7 @@ def _stream_seq(event_id: str) -> tuple[str | None, int]:
     """``"<stream>-<seq>"`` as (stream, seq); (None, -1) for an id of another form, which says
     nothing about events lost in between."""
     stream, dash, seq = event_id.rpartition("-")
-    if not dash or not seq.isdigit():
+    if not dash or not (seq.isascii() and seq.isdigit()):
         return None, -1
     return stream, int(seq)
 

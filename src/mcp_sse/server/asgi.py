@@ -95,7 +95,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int, withi
     when it has not all arrived within ``within`` seconds: a sender that stalls mid-body (slowloris)
     would otherwise hold its connection and its memory for ever."""
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
     try:
         async with asyncio.timeout(within):  # one timer per request, not one per chunk

@@ -267,6 +267,8 @@ class Streamable:
                 raise InvalidRequest(f"Invalid Last-Event-ID {last_event_id!r}: no such stream in this session")
             cursor = point.after
             replay_until = await session.store.last_seq(session.id, stream.key)
+            if cursor > replay_until:
+                raise InvalidRequest(f"Invalid Last-Event-ID {last_event_id!r}: this session never sent that event")
             session.observer.resumed()
             if eras.sends_priming(version):
                 preamble = f"retry: {self.config.retry_ms}\n\n".encode()
