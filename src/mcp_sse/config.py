@@ -143,6 +143,13 @@ class ServerConfig:
             "(--resource-url), as RFC 8707 asks."
         ),
     )
+    token_leeway: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds of clock difference allowed when checking a token's expiry and not-before; a "
+            "stream opened with a token ends this long after it expires."
+        ),
+    )
     required_scopes: tuple[str, ...] = field(
         default=(), metadata=_doc("A scope every token must have (repeatable); without it: 403 insufficient_scope.")
     )
@@ -211,6 +218,8 @@ class ServerConfig:
             raise ValueError("path must start with /")
         if self.max_header_bytes <= 0:
             raise ValueError("max_header_bytes must be positive")
+        if self.token_leeway < 0:
+            raise ValueError("token_leeway must not be negative")
         if self.body_timeout <= 0:
             raise ValueError("body_timeout must be positive")
         if self.max_body_bytes <= 0:

@@ -231,6 +231,19 @@ class Doctor:
             except httpx2.TransportError:
                 continue
             if response.status_code == 200:
+                try:
+                    named = response.json().get("issuer")
+                except (ValueError, AttributeError):
+                    named = None
+                if named != issuer:
+                    self.report.add(
+                        "auth-server",
+                        "FAIL",
+                        f"the authorization server at {candidate} calls itself {named!r}, but the metadata names "
+                        f"{issuer!r}: clients refuse the difference (RFC 8414 §3.3), even a trailing slash",
+                        "name the issuer in --authorization-server exactly as its metadata spells it",
+                    )
+                    return
                 self.report.add("auth-server", "OK", f"the authorization server's metadata is at {candidate}")
                 return
         self.report.add(

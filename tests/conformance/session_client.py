@@ -13,75 +13,32 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client, ClientSession
-from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.auth.extensions.client_credentials import (
     ClientCredentialsOAuthProvider,
     PrivateKeyJWTOAuthProvider,
     SignedJWTParameters,
 )
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import AnyUrl
 
 from mcp_sse.client import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.oauth import HeadlessBrowser, MemoryTokens
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 log = logging.getLogger("conformance-client")
 
 REDIRECT_URI = "http://localhost:3000/callback"
 MODERN_SCENARIOS = {"request-metadata", "http-standard-headers", "http-custom-headers", "http-invalid-tool-headers"}
-
-
-class MemoryTokens(TokenStorage):
-    """Tokens and client registration kept for the life of this process."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
-
-
-class HeadlessBrowser:
-    """Plays the user's browser: opens the authorization URL and reads the code from the redirect."""
-
-    def __init__(self) -> None:
-        self.result: AuthorizationCodeResult | None = None
-
-    async def open(self, authorization_url: str) -> None:
-        async with httpx2.AsyncClient() as http:
-            response = await http.get(authorization_url, follow_redirects=False)
-        location = response.headers.get("location")
-        if not response.is_redirect or not location:
-            raise RuntimeError(f"the authorization server answered {response.status_code}, not a redirect")
-        query = parse_qs(urlsplit(location).query)
-        if "code" not in query:
-            raise RuntimeError(f"no code in the redirect to {location}")
-        self.result = AuthorizationCodeResult(
-            code=query["code"][0], state=(query.get("state") or [None])[0], iss=(query.get("iss") or [None])[0]
-        )
-
-    async def callback(self) -> AuthorizationCodeResult:
-        if self.result is None:
-            raise RuntimeError("the callback came before the redirect")
-        result, self.result = self.result, None
-        return result
 
 
 def context() -> dict[str, Any]:

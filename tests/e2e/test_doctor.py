@@ -110,8 +110,9 @@ def issuer_url() -> Iterator[str]:
             await answer_lifespan(receive, send)
             return
         found = scope["path"] == "/.well-known/oauth-authorization-server"
+        host = dict(scope["headers"])[b"host"].decode()
         await send({"type": "http.response.start", "status": 200 if found else 404, "headers": []})
-        await send({"type": "http.response.body", "body": b'{"issuer": "x"}' if found else b""})
+        await send({"type": "http.response.body", "body": b'{"issuer": "http://%s"}' % host.encode() if found else b""})
 
     with run_server(metadata_app) as url:
         yield url
@@ -154,6 +155,11 @@ def test_metadata_naming_another_url_and_a_bare_challenge_are_named(issuer_url: 
     assert renamed.returncode == 1
     assert rows(renamed.stdout).get("auth-metadata") == "FAIL"
     assert "is not the URL used" in renamed.stdout, renamed.stdout
+    slash = ServerConfig(auth_token="t", authorization_servers=(issuer_url + "/",))
+    with run_server(create_app(build_test_server(), slash)) as url:
+        misnamed = doctor(url + "/mcp", "--bearer", "t")
+    assert rows(misnamed.stdout).get("auth-server") == "FAIL", misnamed.stdout
+    assert "calls itself" in misnamed.stdout
     with run_server(create_app(build_test_server(), ServerConfig(auth_token="t"))) as url:
         bare = doctor(url + "/mcp", "--bearer", "t")
     assert bare.returncode == 0, bare.stdout

@@ -346,7 +346,12 @@ class ShortLivedTokens(httpx2.Auth):
 
 async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one(issuer: Issuer, jwks_url: str) -> None:
     config = ServerConfig(
-        jwks_url=jwks_url, issuer="https://as.test", resource_url=RESOURCE, retry_ms=100, event_store="memory"
+        jwks_url=jwks_url,
+        issuer="https://as.test",
+        resource_url=RESOURCE,
+        retry_ms=100,
+        event_store="memory",
+        token_leeway=0,
     )
     auth = ShortLivedTokens(issuer, lifetime=2)
     steps: list[float] = []

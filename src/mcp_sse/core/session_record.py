@@ -52,7 +52,7 @@ def parse_event_id(value: str) -> tuple[int, int, int] | None:
     """``"<stream>-<seq>"`` or ``"<epoch>.<stream>-<seq>"`` back to numbers; None when it is not one of ours."""
     head, sep, seq = value.strip().partition("-")
     epoch, dot, stream = head.rpartition(".")
-    # ASCII digits only: str.isdigit() also takes "²" and "１", which int() then refuses or reads.
+    # ASCII digits only: str.isdigit() also takes "²" and the full-width digits, which int() refuses or reads.
     if not (value.isascii() and sep and stream.isdigit() and seq.isdigit()) or (dot and not epoch.isdigit()):
         return None
     return (int(epoch) if dot else 0), int(stream), int(seq)

@@ -192,7 +192,7 @@ class McpApp:
         bind_access_token(scope, token)
         scope[PRINCIPAL_KEY] = principal_of(token)
         if token.expires_at is not None:
-            scope[EXPIRY_KEY] = float(token.expires_at)
+            scope[EXPIRY_KEY] = token.expires_at + self.authenticator.leeway
 
     def _limit_rate(self, scope: Scope) -> None:
         """429 for a caller over its request rate (``--requests-per-second-per-caller``)."""
@@ -399,9 +399,13 @@ def authenticator_from(config: ServerConfig, verifier: TokenVerifier | None = No
             if not audiences:
                 raise ValueError("JWT access tokens need --resource-url (their audience) or --audience")
             verifier = JWTVerifier(
-                audience=audiences, issuer=config.issuer, jwks_url=config.jwks_url, key_file=config.jwt_key
+                audience=audiences,
+                issuer=config.issuer,
+                jwks_url=config.jwks_url,
+                key_file=config.jwt_key,
+                leeway=config.token_leeway,
             )
-    return Authenticator(verifier, config.required_scopes) if verifier is not None else None
+    return Authenticator(verifier, config.required_scopes, config.token_leeway) if verifier is not None else None
 
 
 def create_app(

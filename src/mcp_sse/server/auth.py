@@ -234,9 +234,13 @@ def protected_resource_metadata(
 class Authenticator:
     """Applies a verifier to each request and answers 401 or 403 the way MCP clients expect."""
 
-    def __init__(self, verifier: TokenVerifier, required_scopes: Sequence[str] = ()) -> None:
+    def __init__(self, verifier: TokenVerifier, required_scopes: Sequence[str] = (), leeway: float = 30.0) -> None:
         self.verifier = verifier
         self.required_scopes = list(required_scopes)
+        # Clock difference allowed past a token's expiry: as the JWT verifier allows it, so that an
+        # SDK verifier's token and a JWT expire alike, and a client whose clock says "still valid"
+        # is not sent to log in again when a refresh would have done.
+        self.leeway = leeway
 
     def challenge(self, metadata_url: str | None, error: str | None = None) -> str:
         """The ``WWW-Authenticate`` value of a 401 or 403 (RFC 6750 §3; RFC 9728 §5.1 adds where the
@@ -260,7 +264,7 @@ class Authenticator:
                 headers={"WWW-Authenticate": self.challenge(metadata_url)},
             )
         token = await self.verifier.verify_token(credentials)
-        if token is None or (token.expires_at is not None and token.expires_at < time.time()):
+        if token is None or (token.expires_at is not None and token.expires_at + self.leeway < time.time()):
             raise Unauthorized(
                 "Unauthorized: the bearer token is not valid (unknown, expired, or not issued for this server)",
                 headers={"WWW-Authenticate": self.challenge(metadata_url, "invalid_token")},
