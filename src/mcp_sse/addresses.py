@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 
-__all__ = ["LOOPBACK_NAMES", "is_loopback_address"]
+__all__ = ["LOOPBACK_NAMES", "is_authority", "is_loopback_address"]
+
+_AUTHORITY = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+\](:[0-9]*)?")
+
+
+def is_authority(value: str) -> bool:
+    """Whether a Host value is ``host[:port]`` or ``[v6]:port`` (RFC 9110 section 7.2, RFC 3986
+    section 3.2.2), what a URL can be built from; anything else is refused (400), or, from a proxy,
+    not believed."""
+    return len(value) <= 255 and _AUTHORITY.fullmatch(value) is not None
+
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 """The Host names a server bound to a loopback address answers for by default."""

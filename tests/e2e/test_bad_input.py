@@ -60,6 +60,8 @@ BAD_REQUESTS = [
     Bad("bad Last-Event-ID", "GET", 400, -32600, headers={"accept": "text/event-stream", "last-event-id": "zz"}),
     Bad("an id too long to be one", "POST", 400, -32600, json={"jsonrpc": "2.0", "id": "x" * 2000, "method": "ping"}),
     Bad("headers too large", "POST", 431, -32600, json=PING, headers={"x-padding": "a" * 40_000}),
+    Bad("a Host that is not a host name", "POST", 400, -32600, json=PING, headers={"host": "[x]:80 y"}),
+    Bad("an Origin that is not a URL", "POST", 403, -32600, json=PING, headers={"origin": "http://["}),
     Bad("Last-Event-ID of a stream never opened", "GET", 400, -32600, headers={"last-event-id": "99-1"}),
     Bad("foreign Host", "POST", 421, -32600, json=PING, headers={"host": "evil.example:8000"}),
     Bad("foreign Origin", "POST", 403, -32600, json=PING, headers={"origin": "http://evil.example"}),

@@ -14,11 +14,12 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from mcp.shared.inbound import decode_header_value, encode_header_value, mcp_param_headers
 
+from mcp_sse.addresses import is_authority
 from mcp_sse.client.connection import Connection
 from mcp_sse.client.modern import LIST_METHODS, modern_headers
 from mcp_sse.client.policy import ReconnectPolicy
 from mcp_sse.config import ServerConfig
-from mcp_sse.errors import Forbidden, MisdirectedHost, Rejection
+from mcp_sse.errors import Forbidden, InvalidRequest, MisdirectedHost, Rejection
 from mcp_sse.server.asgi import HeaderList, header_map
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.wire import headers as h
@@ -132,10 +133,6 @@ def check(server: tuple[str, int] | None, host: str | None, origin: str | None =
     GUARD.check(scope, {name: value for name, value in headers.items() if value is not None})
 
 
-# KNOWN BUG (reported, not fixed here): an Origin that urllib.parse.urlsplit cannot split, such as
-# "http://[" or "http://[x]", makes RequestGuard.check raise ValueError instead of Forbidden, and
-# the request is answered 500 with a traceback in the log. The property below is narrowed to
-# origins urlsplit accepts; the xfail test pins the bug down and fails (strict) once it is fixed.
 @MAX
 @given(
     server=st.sampled_from([*LOOPBACK_SERVERS, *PUBLIC_SERVERS]),
@@ -145,19 +142,20 @@ def check(server: tuple[str, int] | None, host: str | None, origin: str | None =
 def test_check_answers_any_host_and_origin_with_a_rejection_or_nothing(
     server: tuple[str, int] | None, host: str | None, origin: str | None
 ) -> None:
-    assume(origin is None or not urlsplit_raises(origin))
     try:
         check(server, host, origin)
     except Rejection as refused:
-        assert isinstance(refused, MisdirectedHost | Forbidden)
-        assert (refused.status, refused.code) in ((421, -32600), (403, -32600))
+        assert isinstance(refused, MisdirectedHost | Forbidden | InvalidRequest)
+        assert (refused.status, refused.code) in ((421, -32600), (403, -32600), (400, -32600))
+        if isinstance(refused, InvalidRequest):
+            assert host is not None and not is_authority(host.strip()), "only a Host that is not one is a 400"
         error = orjson.loads(refused.body())["error"]
         assert error["message"] == refused.message
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="KNOWN BUG: check raises ValueError on Origin http://[")
 @pytest.mark.parametrize("origin", ["http://[", "http://[::1", "http://[x]", "https://[localhost]:80"])
-def test_known_bug_check_raises_value_error_on_an_origin_urlsplit_refuses(origin: str) -> None:
+def test_an_origin_that_is_not_a_url_is_refused(origin: str) -> None:
+    """Such an Origin made urlsplit raise: a 500 until the property above found it."""
     with pytest.raises(Forbidden):
         check(("127.0.0.1", 8000), "localhost:8000", origin)
 
@@ -188,10 +186,12 @@ def test_a_loopback_server_answers_every_loopback_host_and_origin(
 def test_a_loopback_server_refuses_every_other_host_with_421(
     server: tuple[str, int] | None, host: str, origin: str | None
 ) -> None:
-    """DNS rebinding: a page from evil.example, resolved to 127.0.0.1, still says Host: evil.example."""
-    with pytest.raises(MisdirectedHost) as refused:
+    """DNS rebinding: a page from evil.example, resolved to 127.0.0.1, still says Host: evil.example.
+    (A Host with no host name in it, such as ":0", is no host at all: 400.)"""
+    no_host = bool(host) and not is_authority(host)
+    with pytest.raises(InvalidRequest if no_host else MisdirectedHost) as refused:
         check(server, host, origin)
-    assert refused.value.status == 421
+    assert refused.value.status == (400 if no_host else 421)
 
 
 @MAX
@@ -212,6 +212,10 @@ def test_a_public_server_answers_any_host_and_only_its_own_origin(
     server: tuple[str, int], host: str, other: str
 ) -> None:
     assume(host and urlsplit(origin_of(host)).hostname)
+    if not is_authority(host):
+        with pytest.raises(InvalidRequest):  # not a host name at all: 400 wherever the server listens
+            check(server, host)
+        return
     check(server, host)
     check(server, host, origin_of(host))
     check(server, host, origin_of(host.upper()) + "/")

@@ -52,8 +52,11 @@ def parse_event_id(value: str) -> tuple[int, int, int] | None:
     """``"<stream>-<seq>"`` or ``"<epoch>.<stream>-<seq>"`` back to numbers; None when it is not one of ours."""
     head, sep, seq = value.strip().partition("-")
     epoch, dot, stream = head.rpartition(".")
-    # ASCII digits only: str.isdigit() also takes "²" and the full-width digits, which int() refuses or reads.
-    if not (value.isascii() and sep and stream.isdigit() and seq.isdigit()) or (dot and not epoch.isdigit()):
+    # ASCII digits only: str.isdigit() also takes "²" and the full-width digits, which int() refuses or
+    # reads; and few of them: int() refuses more than 4,300, and no id of ours has more than 19.
+    if not (value.isascii() and sep and len(value) <= 64 and stream.isdigit() and seq.isdigit()):
+        return None
+    if dot and not epoch.isdigit():
         return None
     return (int(epoch) if dot else 0), int(stream), int(seq)
 

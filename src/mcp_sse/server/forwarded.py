@@ -16,15 +16,15 @@ uvicorn's own proxy-header support is switched off where we run uvicorn: it know
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from mcp_sse.addresses import is_authority
 
 __all__ = ["ForwardedView", "TrustedProxies", "parse_forwarded"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_HOST = re.compile(r"[A-Za-z0-9._~-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _MAX_HOPS = 32
 """A chain longer than this is not walked further (a header can be made arbitrarily long)."""
 
@@ -162,7 +162,7 @@ def _address(node: str | None) -> str | None:
 def _host(value: str | None) -> str | None:
     """A Host value that is one (``name[:port]``, ``[v6]:port``); anything else is not believed:
     it would end up in the resource URL the metadata reflects."""
-    if not value or len(value) > 255 or _HOST.fullmatch(value) is None:
+    if not value or not is_authority(value):
         return None
     return value
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from mcp_sse.addresses import LOOPBACK_NAMES, is_loopback_address
+from mcp_sse.addresses import LOOPBACK_NAMES, is_authority, is_loopback_address
 from mcp_sse.config import ServerConfig
-from mcp_sse.errors import Forbidden, MisdirectedHost
+from mcp_sse.errors import Forbidden, InvalidRequest, MisdirectedHost
 from mcp_sse.server.asgi import HeaderList, Scope
 from mcp_sse.wire.headers import MCP_PARAM_PREFIX
 
@@ -73,6 +73,8 @@ class RequestGuard:
         if protect is None:
             protect = local
         host = headers.get("host", "")
+        if host and not is_authority(host.strip()):
+            raise InvalidRequest(f"Bad Request: the Host header {host[:100]!r} is not a host name")
         if protect:
             name = _hostname(host)
             if name not in LOOPBACK_NAMES and name not in self.extra_hosts:
@@ -88,11 +90,15 @@ class RequestGuard:
         normalized = origin.rstrip("/").lower()
         if normalized in self.extra_origins:
             return True
-        parts = urlsplit(normalized)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(normalized)
+            hostname = parts.hostname
+        except ValueError:  # "http://[" and other origins that are not URLs
+            return False
+        if parts.scheme not in ("http", "https") or not hostname:
             return False  # "null" and other opaque origins
         if protect:
-            return parts.hostname in LOOPBACK_NAMES or parts.hostname in self.extra_hosts
+            return hostname in LOOPBACK_NAMES or hostname in self.extra_hosts
         return parts.netloc == host.lower()
 
     @staticmethod

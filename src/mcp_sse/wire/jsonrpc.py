@@ -124,7 +124,8 @@ def classify(obj: Any) -> Message:
         return Message(Kind.RESPONSE, obj, request_id)
     if "error" in obj:
         error = obj["error"]
-        if not (isinstance(error, dict) and isinstance(error.get("code"), int)):
+        code = error.get("code") if isinstance(error, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool):  # JSON true is not a code
             raise FramingError(INVALID_REQUEST, 'Invalid Request: "error" must be an object with an integer "code"')
         request_id = obj.get("id")
         if request_id is not None and not _valid_id(request_id):
