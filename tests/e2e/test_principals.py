@@ -224,8 +224,8 @@ async def test_a_jwt_access_token_names_its_principal_to_the_hosted_tool(issuer:
 @pytest.mark.parametrize(
     "claims",
     [
-        {"exp": int(time.time()) - 120},
-        {"nbf": int(time.time()) + 600},
+        {"exp": -120},  # times relative to when the test runs, not to when it was collected
+        {"nbf": 600},
         {"aud": "https://another.example.com/mcp"},
         {"iss": "https://evil.test"},
         {"aud": None},
@@ -236,6 +236,10 @@ async def test_a_jwt_access_token_names_its_principal_to_the_hosted_tool(issuer:
 async def test_a_jwt_that_is_not_for_us_or_not_now_is_401(
     issuer: Issuer, jwt_server: str, claims: dict[str, Any]
 ) -> None:
+    now = int(time.time())
+    claims = {
+        name: now + value if name in ("exp", "nbf") and value is not None else value for name, value in claims.items()
+    }
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(
             jwt_server + "/mcp", json=init_request(), headers={**POST_HEADERS, **bearer(issuer.token(**claims))}
