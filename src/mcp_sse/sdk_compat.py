@@ -4,7 +4,8 @@ pyproject.toml protects: when a minor release moves one of these, this module is
 What is here: the SDK's stateless (2026-07-28) HTTP entry point, the low-level ``Server`` behind an
 ``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
 puts it), and the request context the SDK hands to handlers (a Starlette ``Request``, what the
-SDK's own HTTP transports give its tools as ``ctx.request_context.request``).
+SDK's own HTTP transports give its tools as ``ctx.request_context.request``), and the one step of
+the SDK's OAuth client where scopes the user asked for can join those a server challenged for.
 No other module imports a private ``mcp`` module (a test walks the sources to keep it so).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from mcp.client.auth import OAuthClientProvider
 from mcp.server._streamable_http_modern import handle_modern_request
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -22,7 +24,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
 
-__all__ = ["bind_access_token", "lowlevel_server", "request_context", "serve_stateless"]
+__all__ = ["bind_access_token", "lowlevel_server", "request_context", "serve_stateless", "with_extra_scopes"]
 
 
 def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
@@ -56,3 +58,23 @@ async def serve_stateless(
     cancellation.
     """
     await handle_modern_request(server, None, json_response, lifespan_state, scope, receive, send)
+
+
+def with_extra_scopes(provider: type[OAuthClientProvider], scope: str | None) -> type[OAuthClientProvider]:
+    """``provider`` asking also for ``scope`` (``--scope``) whenever it authorizes. The SDK picks
+    the scopes a server challenges for (or its metadata lists) and overwrites its client metadata's
+    own with them just before it builds the authorization URL (``_perform_authorization_code_grant``),
+    so the user's scopes are joined in there."""
+    if not scope:
+        return provider
+    extra = scope.split()
+
+    class ScopedProvider(provider):  # type: ignore[valid-type,misc]
+        async def _perform_authorization_code_grant(self) -> tuple[str, str]:
+            metadata = self.context.client_metadata
+            chosen = (metadata.scope or "").split()
+            metadata.scope = " ".join([*chosen, *(s for s in extra if s not in chosen)])
+            grant: tuple[str, str] = await super()._perform_authorization_code_grant()
+            return grant
+
+    return ScopedProvider

@@ -160,6 +160,15 @@ def test_client_scenario(scenario: str) -> None:
     assert failed == 0 and passed == total, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("scenario", AUTH_SCENARIOS)
+def test_command_line_oauth_scenario(scenario: str) -> None:
+    """The OAuth scenarios with ``mcp-sse tools`` and ``call`` as the client (client.sh), a BROWSER
+    script in place of the user's browser."""
+    done = run_suite("client", "--command", str(HERE / "client.sh"), "--scenario", scenario, suite=NEXT)
+    passed, total, failed = verdict(done)
+    assert done.returncode == 0 and failed == 0 and passed == total, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("scenario", NEXT_SERVER_SCENARIOS)
 def test_next_server_scenario(conformance_url: str, scenario: str) -> None:
     done = run_suite("server", "--url", conformance_url, "--scenario", scenario, suite=NEXT)

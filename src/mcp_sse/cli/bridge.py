@@ -14,16 +14,20 @@ import anyio
 from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
+from mcp_sse.cli.login import LoginOptions, auth_for
 from mcp_sse.client.connect import Transport, connect
 from mcp_sse.client.policy import ReconnectPolicy
 
 logger = logging.getLogger(__name__)
 
 
-async def bridge(url: str, headers: dict[str, str], transport: Transport, policy: ReconnectPolicy) -> None:
+async def bridge(
+    url: str, headers: dict[str, str], transport: Transport, policy: ReconnectPolicy, login: LoginOptions | None = None
+) -> None:
     stdin = anyio.wrap_file(sys.stdin.buffer)
     stdout = sys.stdout.buffer
-    async with connect(url, headers=headers, transport=transport, policy=policy) as (read, write):
+    auth = await auth_for(url, headers, login)  # logins and their messages go to stderr: stdout is the protocol
+    async with connect(url, headers=headers, transport=transport, policy=policy, auth=auth) as (read, write):
         async with anyio.create_task_group() as tg:
 
             async def to_stdout() -> None:

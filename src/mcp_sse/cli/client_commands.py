@@ -7,18 +7,21 @@ A failure is one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import click
 import mcp_types as types
-from mcp import ClientSession
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mcp_sse.cli.login import LoginOptions, auth_for
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 
 stderr = Console(stderr=True, soft_wrap=True)  # never hard-wrap lines someone may pipe or grep
@@ -28,16 +31,28 @@ class CommandFailed(Exception):
     """A one-line reason to exit non-zero."""
 
 
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def parse_headers(header: tuple[str, ...], bearer: str | None) -> dict[str, str]:
+    """``--header NAME:VALUE`` (each ``${VAR}`` in a value replaced by that environment variable,
+    so a secret stays out of a host's config file) and ``--bearer``."""
     headers: dict[str, str] = {}
     for item in header:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
             raise click.BadParameter(f"{item!r} is not NAME: VALUE", param_hint="--header")
-        headers[name.strip()] = value.strip()
+        headers[name.strip()] = _ENV_REFERENCE.sub(_from_environment, value.strip())
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     return headers
+
+
+def _from_environment(reference: re.Match[str]) -> str:
+    value = os.environ.get(reference.group(1))
+    if value is None:
+        raise click.BadParameter(f"the environment variable {reference.group(1)} is not set", param_hint="--header")
+    return value
 
 
 def coerce_arguments(pairs: tuple[str, ...], schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -72,12 +87,13 @@ def _coerce(key: str, raw: str, kind: Any) -> Any:
         raise CommandFailed(f"--arg {key}={raw!r} is not a valid {kind}") from None
 
 
-async def _with_session(
+async def _with_client(
     url: str,
     headers: dict[str, str],
     transport: str,
     budget: float,
-    body: Callable[[ClientSession, ClientStats], Awaitable[int]],
+    body: Callable[[Client, ClientStats], Awaitable[int]],
+    login: LoginOptions | None = None,
 ) -> int:
     stats = ClientStats(on_resumed=_say_resumed)
     policy = ReconnectPolicy(budget=budget)
@@ -87,10 +103,12 @@ async def _with_session(
         stderr.print(f"[dim]{params.level}[/dim] {escape(data)}", highlight=False, markup=True)
 
     try:
-        async with connect(url, headers=headers, transport=transport, policy=policy, stats=stats) as (read, write):  # type: ignore[arg-type]
-            async with ClientSession(read, write, logging_callback=on_log) as session:
-                await session.initialize()
-                return await body(session, stats)
+        auth = await auth_for(url, headers, login)
+        # The SDK's Client over our transport: it asks for the stateless 2026-07-28 era first
+        # (server/discover) and falls back to a session, so the commands speak every era.
+        transport_streams = connect(url, headers=headers, transport=transport, policy=policy, stats=stats, auth=auth)  # type: ignore[arg-type]
+        async with Client(transport_streams, logging_callback=on_log, log_level="debug") as client:
+            return await body(client, stats)
     except MCPError as exc:
         raise CommandFailed(str(exc.error.message)) from None
 
@@ -103,9 +121,10 @@ def run_call(
     headers: dict[str, str],
     transport: str,
     budget: float,
+    login: LoginOptions | None = None,
 ) -> int:
-    async def body(session: ClientSession, stats: ClientStats) -> int:
-        listed = await session.list_tools()
+    async def body(client: Client, stats: ClientStats) -> int:
+        listed = await client.list_tools()
         match = next((t for t in listed.tools if t.name == tool), None)
         if match is None:
             names = ", ".join(t.name for t in listed.tools) or "none"
@@ -118,7 +137,7 @@ def run_call(
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 bar.update(task, completed=progress, total=total, description=message or tool)
 
-            result = await session.call_tool(tool, arguments, progress_callback=on_progress)
+            result = await client.call_tool(tool, arguments, progress_callback=on_progress)
         if stats.resumes or stats.reinitializations:
             stderr.print(
                 f"reconnected {stats.reconnects} time(s), resumed {stats.resumes} time(s), {stats.lost} event(s) "
@@ -134,12 +153,14 @@ def run_call(
             raise CommandFailed(_first_text(result) or "the tool reported an error")
         return 0
 
-    return anyio.run(_with_session, url, headers, transport, budget, body)
+    return anyio.run(_with_client, url, headers, transport, budget, body, login)
 
 
-def run_tools(url: str, as_json: bool, headers: dict[str, str], transport: str, budget: float) -> int:
-    async def body(session: ClientSession, stats: ClientStats) -> int:
-        listed = await session.list_tools()
+def run_tools(
+    url: str, as_json: bool, headers: dict[str, str], transport: str, budget: float, login: LoginOptions | None = None
+) -> int:
+    async def body(client: Client, stats: ClientStats) -> int:
+        listed = await client.list_tools()
         if as_json:
             click.echo(listed.model_dump_json(by_alias=True, exclude_none=True))
             return 0
@@ -148,7 +169,15 @@ def run_tools(url: str, as_json: bool, headers: dict[str, str], transport: str, 
             click.echo(f"{tool.name}({params})" + (f"  {tool.description.splitlines()[0]}" if tool.description else ""))
         return 0
 
-    return anyio.run(_with_session, url, headers, transport, budget, body)
+    return anyio.run(_with_client, url, headers, transport, budget, body, login)
+
+
+def run_login(url: str, headers: dict[str, str], transport: str, login: LoginOptions) -> int:
+    async def body(client: Client, stats: ClientStats) -> int:
+        stderr.print(f"logged in to {url}", highlight=False)
+        return 0
+
+    return anyio.run(_with_client, url, headers, transport, 30.0, body, login)
 
 
 def _say_resumed(after_event_id: str, lost: int) -> None:

@@ -183,6 +183,60 @@ def _header_options(fn: Any) -> Any:
     return click.option("--bearer", default=None, help="Send Authorization: Bearer TOKEN.")(fn)
 
 
+def _login_options(fn: Any) -> Any:
+    """OAuth login (cli/login.py): on by default, off with --no-oauth or a static Authorization."""
+    options = [
+        click.option("--oauth/--no-oauth", "oauth", default=True, help="Log in with OAuth when the server asks (401)."),
+        click.option("--scope", default=None, help="OAuth scopes to ask for, beside those the server names."),
+        click.option("--client-id", default=None, help="A client registered with the authorization server."),
+        click.option(
+            "--client-secret",
+            default=None,
+            envvar="MCP_SSE_CLIENT_SECRET",
+            help="Its secret (or MCP_SSE_CLIENT_SECRET).",
+        ),
+        click.option("--client-metadata-url", default=None, help="HTTPS URL of this client's metadata document."),
+        click.option("--callback-port", type=int, default=None, help="Loopback port for the login's redirect."),
+        click.option(
+            "--grant",
+            type=click.Choice(["authorization_code", "client_credentials"]),
+            default="authorization_code",
+            show_default=True,
+            help="client_credentials: a machine's login, no browser (--client-id, --client-secret or --client-key).",
+        ),
+        click.option(
+            "--client-key",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="PEM key (private_key_jwt).",
+        ),
+        click.option("--client-key-algorithm", default="ES256", show_default=True, help="The key's JWS algorithm."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _login_from(options: dict[str, Any]) -> Any:
+    """The LoginOptions the command line gave (None: OAuth is off); takes the options it reads."""
+    from pathlib import Path
+
+    from mcp_sse.cli.login import LoginOptions
+
+    enabled = options.pop("oauth")
+    login = LoginOptions(
+        scope=options.pop("scope"),
+        client_id=options.pop("client_id"),
+        client_secret=options.pop("client_secret"),
+        client_metadata_url=options.pop("client_metadata_url"),
+        callback_port=options.pop("callback_port"),
+        grant=options.pop("grant"),
+        client_key=Path(key) if (key := options.pop("client_key")) else None,
+        client_key_algorithm=options.pop("client_key_algorithm"),
+    )
+    return login if enabled else None
+
+
 def _transport_option(fn: Any) -> Any:
     return click.option(
         "--transport",
@@ -195,6 +249,7 @@ def _transport_option(fn: Any) -> Any:
 
 def _client_options(fn: Any) -> Any:
     fn = _header_options(fn)
+    fn = _login_options(fn)
     fn = _transport_option(fn)
     fn = click.option(
         "--retry-budget", default=30.0, show_default=True, help="Seconds to keep reconnecting before giving up."
@@ -242,8 +297,9 @@ def call_command(
     from mcp_sse.cli.client_commands import parse_headers, run_call
 
     headers = parse_headers(header, bearer)
+    login = _login_from(options)
     _client_command(
-        run_call, url, tool, pairs, options["as_json"], headers, options["transport"], options["retry_budget"]
+        run_call, url, tool, pairs, options["as_json"], headers, options["transport"], options["retry_budget"], login
     )
 
 
@@ -255,17 +311,25 @@ def tools_command(url: str, header: tuple[str, ...], bearer: str | None, **optio
     from mcp_sse.cli.client_commands import parse_headers, run_tools
 
     headers = parse_headers(header, bearer)
-    _client_command(run_tools, url, options["as_json"], headers, options["transport"], options["retry_budget"])
+    login = _login_from(options)
+    _client_command(run_tools, url, options["as_json"], headers, options["transport"], options["retry_budget"], login)
 
 
 @main.command("connect")
 @click.argument("url")
 @_header_options
+@_login_options
 @_transport_option
 @click.option("--retry-budget", default=300.0, show_default=True, help="Seconds to keep reconnecting a stream.")
 @click.option("--log-level", default="warning", show_default=True, help="Log level (logs go to stderr).")
 def connect_command(
-    url: str, header: tuple[str, ...], bearer: str | None, transport: str, retry_budget: float, log_level: str
+    url: str,
+    header: tuple[str, ...],
+    bearer: str | None,
+    transport: str,
+    retry_budget: float,
+    log_level: str,
+    **login_options: Any,
 ) -> None:
     """Bring the remote MCP server at URL to a host that only speaks stdio."""
     import anyio
@@ -278,7 +342,8 @@ def connect_command(
 
     configure(log_level, "text")  # logs go to stderr: stdout carries the protocol
     headers = parse_headers(header, bearer)
-    anyio.run(bridge, url, headers, cast(Transport, transport), ReconnectPolicy(budget=retry_budget))
+    login = _login_from(login_options)
+    anyio.run(bridge, url, headers, cast(Transport, transport), ReconnectPolicy(budget=retry_budget), login)
 
 
 @main.command("proxy")
@@ -330,6 +395,69 @@ def bench_command(args: tuple[str, ...]) -> None:
             "the benchmarks run from a source checkout of mcp-sse (bench/ is not installed with the package)"
         )
     sys.exit(subprocess.run([sys.executable, "-m", "bench.all", *args], cwd=root, check=False).returncode)
+
+
+@main.group("auth")
+def auth_group() -> None:
+    """The OAuth logins kept for connect, call and tools (one per server URL, files mode 0600)."""
+
+
+@auth_group.command("list")
+def auth_list_command() -> None:
+    """Show the logins kept: server, scope, when the access token expires, whether it refreshes."""
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mcp_sse.cli.token_store import auth_dir, list_logins
+
+    logins = list_logins()
+    if not logins:
+        click.echo(f"no logins kept (in {auth_dir()})")
+        return
+    table = Table(title=f"logins in {auth_dir()}")
+    for column in ("server", "scope", "access token", "refresh", "client"):
+        table.add_column(column, overflow="fold")
+    for login in logins:
+        if login.expires_at is None:
+            expiry = "no expiry given"
+        elif login.expires_at < time.time():
+            expiry = "expired"
+        else:
+            expiry = f"expires in {int(login.expires_at - time.time())} s"
+        table.add_row(
+            login.server_url, login.scope or "", expiry, "yes" if login.refreshable else "no", login.client_id or ""
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@auth_group.command("logout")
+@click.argument("url")
+def auth_logout_command(url: str) -> None:
+    """Forget the login kept for URL (its tokens and client registration)."""
+    from mcp_sse.cli.token_store import forget
+
+    if not forget(url):
+        raise click.ClickException(f"no login kept for {url} (see: mcp-sse auth list)")
+    click.echo(f"forgot the login for {url}")
+
+
+@auth_group.command("login")
+@click.argument("url")
+@_header_options
+@_login_options
+@_transport_option
+def auth_login_command(
+    url: str, header: tuple[str, ...], bearer: str | None, transport: str, **login_options: Any
+) -> None:
+    """Log in to the MCP server at URL now (connect, call and tools then reuse the login)."""
+    from mcp_sse.cli.client_commands import parse_headers, run_login
+
+    login = _login_from(login_options)
+    if login is None:
+        raise click.ClickException("auth login with --no-oauth does nothing")
+    _client_command(run_login, url, parse_headers(header, bearer), transport, login)
 
 
 @main.command("doctor")
