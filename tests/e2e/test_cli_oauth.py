@@ -154,7 +154,7 @@ def test_a_refresh_that_fails_says_so_and_logs_in_again(user: User) -> None:
         anyio.run(anyio.sleep, 2.5)  # and the access token expired
         again = user.run("tools", url)
     assert again.returncode == 0, again.stderr
-    assert "no longer works" in again.stderr and "mcp-sse auth logout" in again.stderr, again.stderr
+    assert "no longer works" in again.stderr and f"mcp-sse auth login {url}" in again.stderr, again.stderr
     assert user.browser_opened == 2
 
 

@@ -169,7 +169,7 @@ class BrowserLogin:
         if await self.storage.get_tokens() is not None:
             say(
                 f"the stored login for {self.server_url} no longer works (its refresh failed or the server "
-                "refused it); logging in again in the browser (to start over: mcp-sse auth logout URL)"
+                f"refused it); logging in again in the browser (or run: mcp-sse auth login {self.server_url})"
             )
         await self.callback.listen()
         say(f"log in to {self.server_url} in your browser; if none opens, visit:\n  {authorization_url}")
