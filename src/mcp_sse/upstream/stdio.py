@@ -2,17 +2,12 @@
 
 Messages cross as JSON lines parsed once with orjson for routing; no pydantic on this path.
 
-Routing back from a child that knows nothing of HTTP streams: a response goes to its request; a
-progress notification to the request whose ``progressToken`` it carries; ``notifications/cancelled``
-to the request it names; any other notification or request (logs, sampling, elicitation) to the one
-request in flight when there is exactly one, else to the session's standalone stream.
-
-Shared mode (``--shared``): one child for every session, with request ids and progress tokens
-remapped so that each response and each request-related notification reaches only its own session.
-A child's log message or server-to-client request carries no sign of which request it belongs to:
-it goes to the one session with requests in flight; with several, a log message is dropped and a
-request is answered with an error, never shown to a client it may not belong to. Notifications
-that belong to no request at all (``list_changed``) go to every session: each client's view changed.
+Where each message goes is decided by a pure table (``upstream/routing.py``, unit-tested without a
+process): every client request reaches the child under an id (and progress token) of the child's
+own, so two clients' ids never collide; a response, progress and cancellation go back to exactly
+their request; logs and the child's own requests go to the session whose request is in flight (in
+a shared child, never guessed when several are); list changes go to every session. This module only
+carries those decisions out: processes, pipes, sessions.
 
 A child that exits answers its in-flight requests with errors; the next message starts a new one,
 re-initialized with the session's original initialize, so the session carries on.
@@ -24,7 +19,6 @@ environment (``MCP_SSE_PRINCIPAL``); a shared child serves everyone and is told 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import shlex
@@ -40,7 +34,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from mcp_sse.core.session import Outbound, Session
 from mcp_sse.logs import fields
-from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, Kind, RequestId, classify, error_message
+from mcp_sse.upstream.routing import Broadcast, Deliver, Refuse, RoutingTable
+from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, Kind, classify, error_message
 
 __all__ = ["PRINCIPAL_ENV", "ChildExited", "SharedStdioUpstream", "StdioCommand", "StdioUpstream", "stdio_command"]
 
@@ -157,23 +152,14 @@ class Child:
             self.process.kill()
 
 
-def _kind(obj: dict[str, Any]) -> Kind | None:
-    try:
-        return classify(obj).kind
-    except ValueError:
-        return None
+async def _deliver(sessions: Mapping[str, Session], route: Deliver) -> None:
+    session = sessions.get(route.session)
+    if session is not None:
+        await session.emit(Outbound(orjson.dumps(route.message), route.kind, route.request_id, route.related))
 
 
-def _progress_token(obj: dict[str, Any]) -> Any:
-    params = obj.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return meta.get("progressToken") if isinstance(meta, dict) else None
-
-
-def _exited_error(request_id: RequestId, code: int | None) -> bytes:
-    return orjson.dumps(
-        error_message(CONNECTION_CLOSED, f"the MCP server process exited (code {code}) before answering", request_id)
-    )
+def _answers_own_request(table: RoutingTable, obj: dict[str, Any]) -> bool:
+    return "method" not in obj and obj.get("id") is not None and table.owns(obj["id"])
 
 
 # --- one child per session -------------------------------------------------------------------
@@ -194,16 +180,18 @@ class StdioUpstream:
 
 
 class _SessionBridge:
+    """One session's child: the I/O around its ``RoutingTable`` (which decides where messages go)."""
+
     def __init__(self, command: StdioCommand, session: Session) -> None:
         self.command = command
         self.session = session
+        self.sessions = {session.id: session}
+        self.table = RoutingTable(shared=False)
+        self.table.add_session(session.id)
         self.child: Child | None = None
         self.init_request: dict[str, Any] | None = None
         self.initialized_sent = False
-        self.pending: dict[RequestId, Any] = {}  # request id -> its progress token
-        self.tokens: dict[Any, RequestId] = {}
-        self._internal: dict[RequestId, anyio.Event] = {}
-        self._restarts = itertools.count(1)
+        self._internal: dict[str, anyio.Event] = {}  # our own requests to the child, until answered
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
@@ -227,14 +215,12 @@ class _SessionBridge:
             self.initialized_sent = True
         if self.child is None or self.child.exited.is_set():
             await self._start(tg, replay=method != "initialize")
-        if "id" in obj and method is not None:
-            token = _progress_token(obj)
-            self.pending[obj["id"]] = token
-            if token is not None:
-                self.tokens[token] = obj["id"]
+        out = self.table.from_client(self.session.id, obj)
+        if out is None:
+            return
         assert self.child is not None
         try:
-            await self.child.send(obj)
+            await self.child.send(out)
         except ChildExited:
             await self._settle_exit(self.child)
 
@@ -244,7 +230,7 @@ class _SessionBridge:
         tg.start_soon(self._read, self.child)
         if replay and self.init_request is not None:
             # A restarted child knows nothing: initialize it as the session once did.
-            request = dict(self.init_request, id=f"mcp-sse-restart-{next(self._restarts)}")
+            request = self.table.own_request(self.init_request)
             done = self._internal[request["id"]] = anyio.Event()
             await self.child.send(request)
             with anyio.move_on_after(INIT_TIMEOUT):
@@ -254,46 +240,33 @@ class _SessionBridge:
 
     async def _read(self, child: Child) -> None:
         async for obj in child.lines():
-            await self._route(obj)
+            await self._route(child, obj)
         await self._settle_exit(child)
 
     @property
     def child_label(self) -> str:
         return f"session {self.session.id}"
 
-    async def _route(self, obj: dict[str, Any]) -> None:
-        kind = _kind(obj)
-        payload = orjson.dumps(obj)
-        if kind is Kind.RESPONSE or kind is Kind.ERROR:
-            request_id: RequestId | None = obj.get("id")
-            if request_id is None:
-                logger.warning("%s: the server sent an error tied to no request: %.200r", self.child_label, obj)
-                return
-            if request_id in self._internal:
-                self._internal.pop(request_id).set()
-                return
-            token = self.pending.pop(request_id, None)
-            self.tokens.pop(token, None)
-            await self.session.emit(Outbound(payload, kind, request_id))
-            return
-        related: RequestId | None = None
-        if obj.get("method") == "notifications/progress":
-            related = self.tokens.get((obj.get("params") or {}).get("progressToken"))
-        elif obj.get("method") == "notifications/cancelled":
-            related = (obj.get("params") or {}).get("requestId")
-        if related is None and len(self.pending) == 1:
-            related = next(iter(self.pending))
-        out_kind = Kind.REQUEST if kind is Kind.REQUEST else Kind.NOTIFICATION
-        await self.session.emit(Outbound(payload, out_kind, obj.get("id"), related))
+    async def _route(self, child: Child, obj: dict[str, Any]) -> None:
+        if _answers_own_request(self.table, obj):
+            self._internal.pop(str(obj["id"]), anyio.Event()).set()
+        route = self.table.route(obj)
+        if isinstance(route, Deliver):
+            await _deliver(self.sessions, route)
+        elif isinstance(route, Broadcast):
+            await self.session.emit(Outbound(orjson.dumps(route.message), Kind.NOTIFICATION))
+        elif isinstance(route, Refuse):
+            with contextlib.suppress(ChildExited):
+                await child.send(route.message)
+        elif _kind(obj) is None:
+            logger.warning("%s: the server wrote something that is not JSON-RPC: %.200r", self.child_label, obj)
 
     async def _settle_exit(self, child: Child) -> None:
         if child is not self.child:
             return
         await child.exited.wait()
-        for request_id in list(self.pending):
-            await self.session.emit(Outbound(_exited_error(request_id, child.returncode), Kind.ERROR, request_id))
-        self.pending.clear()
-        self.tokens.clear()
+        for failed in self.table.child_exited(child.returncode):
+            await _deliver(self.sessions, failed)
         for event in self._internal.values():
             event.set()
         self._internal.clear()
@@ -302,29 +275,19 @@ class _SessionBridge:
 # --- one child for every session ---------------------------------------------------------------
 
 
-@dataclass
-class _Origin:
-    session: Session
-    request_id: RequestId
-    token: Any = None
-
-
 class SharedStdioUpstream:
-    """One child serves every session; ids and progress tokens are remapped per session."""
+    """One child serves every session, through a shared ``RoutingTable`` (ids and progress tokens
+    remapped per session)."""
 
     def __init__(self, command: StdioCommand) -> None:
         self.command = command
         self.child: Child | None = None
         self.sessions: dict[str, Session] = {}
-        self.requests: dict[str, _Origin] = {}  # child-side request id -> where it came from
-        self.tokens: dict[str, _Origin] = {}  # child-side progress token -> its request
-        self.back: dict[tuple[str, RequestId], str] = {}  # (session, client id) -> child-side id
-        self.server_requests: dict[str, tuple[Session, RequestId]] = {}  # id seen by a client -> child id
+        self.table = RoutingTable(shared=True)
         self.init_request: dict[str, Any] | None = None
         self.init_result: dict[str, Any] | None = None
         self._init_lock = anyio.Lock()
         self._init_done: anyio.Event | None = None
-        self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
 
     @asynccontextmanager
@@ -340,6 +303,7 @@ class SharedStdioUpstream:
 
     async def serve_session(self, session: Session) -> None:
         self.sessions[session.id] = session
+        self.table.add_session(session.id)
         try:
             while True:
                 try:
@@ -349,9 +313,13 @@ class SharedStdioUpstream:
                 await self._forward(session, inbound.message.obj)
         finally:
             del self.sessions[session.id]
-            for child_id, origin in list(self.requests.items()):
-                if origin.session is session:
-                    self._forget(child_id)
+            abandoned = self.table.remove_session(session.id)
+            if abandoned and self.child is not None:
+                # Nobody is left to read these answers: the child may stop working on them.
+                with contextlib.suppress(ChildExited):
+                    for child_id in abandoned:
+                        params = {"requestId": child_id, "reason": "the client's session ended"}
+                        await self.child.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
 
     async def _ensure_child(self) -> Child:
         async with self._init_lock:
@@ -366,9 +334,8 @@ class SharedStdioUpstream:
             return self.child
 
     async def _initialize_child(self, child: Child, request: dict[str, Any]) -> None:
-        child_id = f"mcp-sse-init-{next(self._ids)}"
         self._init_done = anyio.Event()
-        await child.send(dict(request, id=child_id))
+        await child.send(self.table.own_request(request))
         with anyio.move_on_after(INIT_TIMEOUT):
             await self._init_done.wait()
         await child.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -381,33 +348,11 @@ class SharedStdioUpstream:
         if method == "notifications/initialized":
             return  # the child was initialized once, by us
         child = await self._ensure_child()
-        kind = _kind(obj)
-        if kind is Kind.REQUEST:
-            child_id = f"{next(self._ids)}"
-            origin = _Origin(session, obj["id"], _progress_token(obj))
-            self.requests[child_id] = origin
-            self.back[(session.id, obj["id"])] = child_id
-            obj = dict(obj, id=child_id)
-            if origin.token is not None:
-                child_token = f"mcp-sse-{child_id}"
-                self.tokens[child_token] = origin
-                params = dict(obj["params"])
-                params["_meta"] = dict(params["_meta"], progressToken=child_token)
-                obj["params"] = params
-        elif kind in (Kind.RESPONSE, Kind.ERROR):
-            target = self.server_requests.pop(str(obj.get("id")), None)
-            if target is None:
-                return
-            obj = dict(obj, id=target[1])
-        elif method == "notifications/cancelled":
-            params = dict(obj.get("params") or {})
-            cancelled = self.back.get((session.id, params.get("requestId", "")))
-            if cancelled is None:
-                return
-            params["requestId"] = cancelled
-            obj = dict(obj, params=params)
+        out = self.table.from_client(session.id, obj)
+        if out is None:
+            return
         try:
-            await child.send(obj)
+            await child.send(out)
         except ChildExited:
             await self._settle_exit(child)
 
@@ -429,98 +374,40 @@ class SharedStdioUpstream:
 
     async def _read(self, child: Child) -> None:
         async for obj in child.lines():
-            await self._route(obj)
+            await self._route(child, obj)
         await self._settle_exit(child)
 
-    async def _route(self, obj: dict[str, Any]) -> None:
-        kind = _kind(obj)
-        method = obj.get("method")
-        if kind is Kind.RESPONSE or kind is Kind.ERROR:
-            child_id = str(obj.get("id"))
-            if child_id.startswith("mcp-sse-init-"):
-                self.init_result = obj.get("result")
-                if self._init_done is not None:
-                    self._init_done.set()
-                return
-            origin = self._forget(child_id)
-            if origin is not None:
-                reply = dict(obj, id=origin.request_id)
-                await origin.session.emit(Outbound(orjson.dumps(reply), kind, origin.request_id))
-            return
-        if method == "notifications/progress":
-            params = dict(obj.get("params") or {})
-            origin = self.tokens.get(str(params.get("progressToken")))
-            if origin is not None:
-                params["progressToken"] = origin.token
-                payload = orjson.dumps(dict(obj, params=params))
-                await origin.session.emit(Outbound(payload, Kind.NOTIFICATION, None, origin.request_id))
-            return
-        if method == "notifications/cancelled":
-            params = dict(obj.get("params") or {})
-            origin = self.requests.get(str(params.get("requestId")))
-            if origin is not None:
-                params["requestId"] = origin.request_id
-                payload = orjson.dumps(dict(obj, params=params))
-                await origin.session.emit(Outbound(payload, Kind.NOTIFICATION, None, origin.request_id))
-            return
-        owner = self._only_active_session()
-        if kind is Kind.REQUEST:
-            if owner is None:
-                # Several clients could be the one this request is for: answering it with an error is
-                # honest; sending it to a guessed client could show one user another user's data.
-                reason = "mcp-sse --shared cannot tell which client this request is for; run one process per session"
-                await self._send_child_error(obj.get("id"), reason)
-                return
-            session, related = owner
-            client_id = f"mcp-sse-{next(self._ids)}"
-            self.server_requests[client_id] = (session, obj["id"])
-            await session.emit(Outbound(orjson.dumps(dict(obj, id=client_id)), Kind.REQUEST, client_id, related))
-            return
-        payload = orjson.dumps(obj)
-        if method == "notifications/message":
-            if owner is None:
-                logger.debug("shared child: a log message with several clients active cannot be attributed; dropped")
-                return
-            session, related = owner
-            await session.emit(Outbound(payload, Kind.NOTIFICATION, None, related))
-            return
-        for session in list(self.sessions.values()):  # list_changed and the like: each client's view changed
-            await session.emit(Outbound(payload, Kind.NOTIFICATION))
-
-    def _only_active_session(self) -> tuple[Session, RequestId | None] | None:
-        """The one session with requests in flight (and its request, if just one), or None."""
-        origins = list(self.requests.values())
-        sessions = {origin.session.id for origin in origins}
-        if len(sessions) != 1:
-            return None
-        related = origins[0].request_id if len(origins) == 1 else None
-        return origins[0].session, related
-
-    async def _send_child_error(self, request_id: Any, reason: str) -> None:
-        if self.child is not None and request_id is not None:
+    async def _route(self, child: Child, obj: dict[str, Any]) -> None:
+        if _answers_own_request(self.table, obj):
+            self.init_result = obj.get("result")
+            if self._init_done is not None:
+                self._init_done.set()
+        route = self.table.route(obj)
+        if isinstance(route, Deliver):
+            await _deliver(self.sessions, route)
+        elif isinstance(route, Broadcast):
+            payload = orjson.dumps(route.message)
+            for session in list(self.sessions.values()):
+                await session.emit(Outbound(payload, Kind.NOTIFICATION))
+        elif isinstance(route, Refuse):
             with contextlib.suppress(ChildExited):
-                await self.child.send(error_message(INTERNAL_ERROR, reason, request_id))
-
-    def _forget(self, child_id: str) -> _Origin | None:
-        origin = self.requests.pop(child_id, None)
-        if origin is not None:
-            self.back.pop((origin.session.id, origin.request_id), None)
-            if origin.token is not None:
-                self.tokens.pop(f"mcp-sse-{child_id}", None)
-        return origin
+                await child.send(route.message)
 
     async def _settle_exit(self, child: Child) -> None:
         if child is not self.child:
             return
         await child.exited.wait()
-        for child_id in list(self.requests):
-            origin = self._forget(child_id)
-            if origin is not None:
-                payload = _exited_error(origin.request_id, child.returncode)
-                await origin.session.emit(Outbound(payload, Kind.ERROR, origin.request_id))
-        self.server_requests.clear()
+        for failed in self.table.child_exited(child.returncode):
+            await _deliver(self.sessions, failed)
         if self._init_done is not None:
             self._init_done.set()
+
+
+def _kind(obj: dict[str, Any]) -> Kind | None:
+    try:
+        return classify(obj).kind
+    except ValueError:
+        return None
 
 
 def stdio_command(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> StdioCommand:
