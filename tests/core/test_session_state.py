@@ -28,9 +28,11 @@ class Connection:
 
     def __init__(self) -> None:
         self.cancelled = False
+        self.retry_ms: int | None = None
 
-    def cancel(self) -> None:
+    def cancel(self, retry_ms: int | None = None) -> None:
         self.cancelled = True
+        self.retry_ms = retry_ms
 
 
 def make_session() -> Session:

@@ -9,11 +9,13 @@ no progress value arrives twice or out of order, and the next calls on the same 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -22,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 from mcp_sse.core.session_record import INTERRUPTED
 from tests.crash import ServerProcess
+from tests.rawclient import POST_HEADERS, init_request
+from tests.rawclient import session_headers as raw_session_headers
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -337,3 +341,22 @@ async def test_a_proxy_comes_back_with_a_fresh_upstream_session(tmp_path: Path) 
         finally:
             proxy.stop()
     assert "brought back (epoch 1, 1 interrupted requests)" in proxy.log()
+
+
+async def test_a_stopping_server_ends_its_streams_with_a_retry(server: ServerProcess) -> None:
+    """SIGTERM: open streams end at once, each with a ``retry`` telling its client when to come
+    back and resume, instead of being cut when the grace period runs out."""
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(server.url, json=init_request(), headers=POST_HEADERS)
+        stream_headers = {**raw_session_headers(opened.headers["mcp-session-id"]), "accept": "text/event-stream"}
+        received = b""
+        async with http.stream("GET", server.url, headers=stream_headers) as stream:
+            chunks = stream.aiter_bytes()
+            while b"data:" not in received:  # the priming event: the stream is open
+                received += await chunks.__anext__()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.to_thread.run_sync, server.terminate)
+                with anyio.fail_after(30):
+                    async for chunk in chunks:
+                        received += chunk
+    assert re.search(rb"\n\nretry: \d+\n\n$", received), received[-200:]  # after the priming event, on its own

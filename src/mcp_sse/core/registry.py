@@ -120,6 +120,21 @@ class SessionRegistry:
                         await asyncio.wait(set(self._session_tasks))
                 tg.cancel_scope.cancel()
 
+    def end_streams(self, retry_ms: int) -> int:
+        """Going away (a drain, a restart): end every open stream of a Streamable HTTP session now,
+        each telling its client to come back in ``retry_ms`` and resume with ``Last-Event-ID``, rather
+        than leave them to be cut when the server's grace period runs out. The sessions stay (kept
+        by a durable store for whoever serves them next). How many were ended."""
+        ended = 0
+        for session in self._sessions.values():
+            if session.kind is not SessionKind.STREAMABLE:
+                continue  # HTTP+SSE cannot resume: its stream is its session
+            for stream in list(session.streams.values()):
+                if stream.writer is not None:
+                    stream.writer.cancel(retry_ms)
+                    ended += 1
+        return ended
+
     def inbound_depth(self) -> int:
         return sum(session.inbound_depth for session in self._sessions.values())
 

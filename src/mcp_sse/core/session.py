@@ -159,9 +159,10 @@ _OWES_NOTHING: set[RequestId] = set()
 
 
 class Cancellable(Protocol):
-    """What a stream holds of the connection writing it: a way to end that connection."""
+    """What a stream holds of the connection writing it: a way to end that connection, telling the
+    client (``retry_ms``) when to come back when it should come back somewhere."""
 
-    def cancel(self) -> object: ...
+    def cancel(self, retry_ms: int | None = None) -> object: ...
 
 
 class Stream:

@@ -137,10 +137,16 @@ class McpApp:
 
     def begin_shutdown(self) -> None:
         """The server stops taking work: end the stateless era's listen streams with their completion
-        result now, rather than leave them open until the graceful-shutdown timeout cuts them."""
+        result, and the session era's streams with a ``retry`` (their clients resume, here after a
+        restart or on another node), now rather than when the graceful-shutdown timeout cuts them."""
         end = getattr(self.upstream, "end_subscriptions", None)
         if end is not None:
             end()
+        ended = self.registry.end_streams(self.config.retry_ms)
+        if ended:
+            logger.info(
+                "shutting down: %d stream(s) ended with retry: %d ms, to be resumed", ended, self.config.retry_ms
+            )
         if self.dashboard is not None:
             self.dashboard.stop()
 

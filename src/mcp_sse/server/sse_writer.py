@@ -186,7 +186,7 @@ async def write_stream(
         # closes the connection, which ends the stream just as well. A priming event still held
         # goes out first: a client closed on before it saw an event id could not resume.
         with anyio.move_on_after(END_GRACE_SECONDS):
-            await pump.write(pump.held + pump.farewell, more=False)
+            await pump.write(pump.held + (handle.farewell or pump.farewell), more=False)
 
 
 class _WriterHandle:
@@ -198,7 +198,7 @@ class _WriterHandle:
     cancellation from outside that coincides with ours still propagates.
     """
 
-    __slots__ = ("cancelled", "retired", "task")
+    __slots__ = ("cancelled", "farewell", "retired", "task")
 
     def __init__(self) -> None:
         task = asyncio.current_task()
@@ -206,9 +206,12 @@ class _WriterHandle:
         self.task = task
         self.cancelled = False
         self.retired = False
+        self.farewell = b""  # a ``retry`` field when the client is to come back
 
-    def cancel(self) -> None:
+    def cancel(self, retry_ms: int | None = None) -> None:
         if not self.cancelled and not self.retired:
+            if retry_ms is not None:
+                self.farewell = encode_retry(retry_ms)
             self.cancelled = True
             self.task.cancel()
 
@@ -274,7 +277,7 @@ class _Pump:
         self.farewell = encode_retry(retry_ms)
         logger.info("session %s stream %d: the token expired; ending the connection", self.session.id, self.stream.key)
         if self.resumable:
-            handle.cancel()
+            handle.cancel(retry_ms)
 
     async def run(self, cursor: int, ready: list[Event], preamble: bytes, complete: bool) -> None:
         """``complete``: the stream was complete before ``ready`` was read, so nothing follows it."""
