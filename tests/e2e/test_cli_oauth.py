@@ -147,11 +147,22 @@ async def test_connect_under_an_sdk_stdio_client_refreshes_an_expiring_token_mid
     assert issuer.refreshes >= 1 and user.browser_opened == 1, "refreshed, never back to the browser"
 
 
+def test_a_later_run_refreshes_an_expired_login_without_the_browser(user: User) -> None:
+    with deployment(lifetime=5) as (issuer, url):  # long enough for one run, with whole-second expiries
+        assert user.run("tools", url).returncode == 0
+        anyio.run(anyio.sleep, 5.5)  # the access token expired between the two runs
+        again = user.run("call", url, "whose_token")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "dana mcp:tools"
+    assert issuer.refreshes == 1 and user.browser_opened == 1, again.stderr
+    assert "log in" not in again.stderr
+
+
 def test_a_refresh_that_fails_says_so_and_logs_in_again(user: User) -> None:
-    with deployment(lifetime=2) as (issuer, url):
+    with deployment(lifetime=5) as (issuer, url):
         assert user.run("tools", url).returncode == 0
         issuer.refresh_tokens.clear()  # revoked at the authorization server
-        anyio.run(anyio.sleep, 2.5)  # and the access token expired
+        anyio.run(anyio.sleep, 5.5)  # and the access token expired
         again = user.run("tools", url)
     assert again.returncode == 0, again.stderr
     assert "no longer works" in again.stderr and f"mcp-sse auth login {url}" in again.stderr, again.stderr

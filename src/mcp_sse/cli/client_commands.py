@@ -102,15 +102,35 @@ async def _with_client(
         data = params.data if isinstance(params.data, str) else json.dumps(params.data)
         stderr.print(f"[dim]{params.level}[/dim] {escape(data)}", highlight=False, markup=True)
 
-    try:
-        auth = await auth_for(url, headers, login)
-        # The SDK's Client over our transport: it asks for the stateless 2026-07-28 era first
-        # (server/discover) and falls back to a session, so the commands speak every era.
-        transport_streams = connect(url, headers=headers, transport=transport, policy=policy, stats=stats, auth=auth)  # type: ignore[arg-type]
-        async with Client(transport_streams, logging_callback=on_log, log_level="debug") as client:
+    auth = await auth_for(url, headers, login)
+    started = False
+
+    async def attempt(mode: str) -> int:
+        nonlocal started
+        streams = connect(url, headers=headers, transport=transport, policy=policy, stats=stats, auth=auth)  # type: ignore[arg-type]
+        async with Client(streams, logging_callback=on_log, log_level="debug", mode=mode) as client:
+            started = True
             return await body(client, stats)
+
+    try:
+        # A session first: its streams resume after a drop, where a broken 2026-07-28 request is
+        # lost. A server that refuses the handshake (one that speaks only the stateless era) gets
+        # the SDK's Client in auto mode, which asks for that era (server/discover).
+        try:
+            return await attempt("legacy")
+        except Exception as exc:  # the SDK's task groups may wrap the refusal in a group
+            if started or not _refusals(exc):
+                raise
+        return await attempt("auto")
     except MCPError as exc:
         raise CommandFailed(str(exc.error.message)) from None
+
+
+def _refusals(exc: BaseException) -> list[MCPError]:
+    """The JSON-RPC errors inside ``exc``, however deeply grouped."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _refusals(inner)]
+    return [exc] if isinstance(exc, MCPError) else []
 
 
 def run_call(

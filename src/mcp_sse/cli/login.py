@@ -18,13 +18,14 @@ For machines, the client credentials grant (``--client-secret`` or ``--client-ke
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -37,7 +38,13 @@ from mcp.client.auth.extensions.client_credentials import (
     PrivateKeyJWTOAuthProvider,
     SignedJWTParameters,
 )
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    ProtectedResourceMetadata,
+)
 from pydantic import AnyUrl
 
 from mcp_sse.cli.token_store import FileTokenStorage, LoginLock
@@ -199,7 +206,9 @@ class BrowserLogin:
 
 def callback_port(options: LoginOptions, stored: OAuthClientInformationFull | None) -> int:
     """``--callback-port``, else the port of the stored registration's redirect URI when it is free
-    (a registration names its redirect URI: another port would need a new registration), else any."""
+    (a strict authorization server wants the very URI registered), else any free port (RFC 8252
+    §7.3 has authorization servers accept any port of a loopback redirect URI; the registration and
+    its tokens are kept either way: refreshing them needs no redirect at all)."""
     if options.callback_port is not None:
         return options.callback_port
     if stored is not None and stored.redirect_uris:
@@ -212,7 +221,10 @@ def callback_port(options: LoginOptions, stored: OAuthClientInformationFull | No
 
 
 def _free(port: int) -> bool:
+    """Whether a listener could bind ``port`` now (as the callback listener binds: connections of an
+    earlier login still in TIME_WAIT do not count)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -255,8 +267,6 @@ async def oauth_for(server_url: str, options: LoginOptions) -> httpx2.Auth:
             token_endpoint_auth_method="client_secret_basic" if options.client_secret else "none",
         )
         await storage.set_client_info(registered)
-    elif stored is not None and stored.redirect_uris and AnyUrl(callback.redirect_uri) not in stored.redirect_uris:
-        storage.forget_client()  # registered for another port, now taken: register again
     metadata = OAuthClientMetadata(
         client_name="mcp-sse",
         redirect_uris=[AnyUrl(callback.redirect_uri)],
@@ -274,7 +284,37 @@ async def oauth_for(server_url: str, options: LoginOptions) -> httpx2.Auth:
         callback_handler=browser.code,
         client_metadata_url=options.client_metadata_url,
     )
+    remember_discovery(provider, storage)
     return SharedLogin(provider, LoginLock(server_url))
+
+
+def remember_discovery(provider: OAuthClientProvider, storage: FileTokenStorage) -> None:
+    """Keep what the SDK discovered (the authorization server's metadata: its token endpoint)
+    beside the tokens, and give it back to the next process. The SDK keeps it in memory only, so
+    a new process refreshing a stored token would post to a guessed ``/token`` on the MCP server
+    and fail, and send the user to the browser again."""
+    context = provider.context
+
+    def discovered() -> dict[str, Any]:
+        kept: dict[str, Any] = {"auth_server_url": context.auth_server_url}
+        if context.oauth_metadata is not None:
+            kept["oauth_metadata"] = context.oauth_metadata.model_dump(mode="json", exclude_none=True)
+        if context.protected_resource_metadata is not None:
+            kept["protected_resource_metadata"] = context.protected_resource_metadata.model_dump(
+                mode="json", exclude_none=True
+            )
+        return kept
+
+    storage.discovered = discovered
+    found = storage.discovery()
+    with contextlib.suppress(ValueError):  # a file from another version: discovered again when needed
+        if "oauth_metadata" in found:
+            context.oauth_metadata = OAuthMetadata.model_validate(found["oauth_metadata"])
+        if "protected_resource_metadata" in found:
+            context.protected_resource_metadata = ProtectedResourceMetadata.model_validate(
+                found["protected_resource_metadata"]
+            )
+        context.auth_server_url = found.get("auth_server_url") or context.auth_server_url
 
 
 async def auth_for(server_url: str, headers: dict[str, str], login: LoginOptions | None) -> httpx2.Auth | None:

@@ -18,6 +18,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class FileTokenStorage(TokenStorage):
     def __init__(self, server_url: str) -> None:
         self.server_url = server_url
         self.path = store_path(server_url)
+        self.discovered: Callable[[], dict[str, Any]] | None = None  # what to keep beside new tokens
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -81,7 +83,14 @@ class FileTokenStorage(TokenStorage):
         return tokens
 
     async def set_tokens(self, tokens: OAuthToken) -> None:
-        self._write(tokens=tokens.model_dump(mode="json", exclude_none=True), tokens_saved_at=time.time())
+        extra = {"discovery": self.discovered()} if self.discovered is not None else {}
+        self._write(tokens=tokens.model_dump(mode="json", exclude_none=True), tokens_saved_at=time.time(), **extra)
+
+    def discovery(self) -> dict[str, Any]:
+        """What was discovered about the authorization server when the tokens were saved (where
+        its token endpoint is): a later process needs it to refresh them."""
+        found = self._read().get("discovery")
+        return found if isinstance(found, dict) else {}
 
     async def get_client_info(self) -> OAuthClientInformationFull | None:
         raw = self._read().get("client_info")
@@ -89,10 +98,6 @@ class FileTokenStorage(TokenStorage):
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
         self._write(client_info=client_info.model_dump(mode="json", exclude_none=True))
-
-    def forget_client(self) -> None:
-        """Drop the registration (and the tokens issued to it): the next login registers again."""
-        self._write(client_info=None, tokens=None)
 
 
 def write_private(path: Path, data: bytes) -> None:
