@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import anyio
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mcp_sse.errors import InsufficientScope, Unauthorized
-from mcp_sse.server.auth import Authenticator, SharedTokenVerifier, TokenFileVerifier, principal_of
+from mcp_sse.server.auth import Authenticator, JWTVerifier, SharedTokenVerifier, TokenFileVerifier, principal_of
 
 pytestmark = pytest.mark.anyio
 
@@ -50,3 +55,24 @@ async def test_the_challenge_names_the_metadata_the_error_and_the_scopes() -> No
         await authenticator.authenticate({"authorization": "Bearer s"}, None)
     assert 'error="insufficient_scope"' in refused.value.headers["WWW-Authenticate"]
     assert refused.value.status == 403
+
+
+async def test_a_jwt_checked_once_is_remembered_until_it_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    verifier = JWTVerifier(audience="https://mcp.example.com/mcp", key_file=pem, leeway=0)
+    expires = int(time.time()) + 2
+    token = jwt.encode({"sub": "alice", "aud": "https://mcp.example.com/mcp", "exp": expires}, key, "ES256")
+    decodes: list[str] = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decodes.append("x") or real_decode(*args, **kwargs))
+    first, second = await verifier.verify_token(token), await verifier.verify_token(token)
+    assert first is not None and second == first and len(decodes) == 1, "the signature is checked once"
+    assert await verifier.verify_token(token[:-3] + "AAA") is None, "a tampered token is checked, and refused"
+    await anyio.sleep(expires + 0.1 - time.time())
+    assert await verifier.verify_token(token) is None, "past its expiry it is checked again, and refused"
