@@ -253,7 +253,9 @@ class Doctor:
             "check --authorization-server names the issuer clients log in with",
         )
 
-    async def _check_cors_for_tokens(self) -> None:
+    async def _preflight(self, requested: str) -> tuple[str, str]:
+        """A same-origin POST preflight asking for ``requested`` headers: the origin it named and
+        the headers the answer allows (lower-case, empty without CORS)."""
         parts = urlsplit(self.url)
         origin = f"{parts.scheme}://{parts.netloc}"
         preflight = await self.http.options(
@@ -261,10 +263,13 @@ class Doctor:
             headers={
                 "origin": origin,
                 "access-control-request-method": "POST",
-                "access-control-request-headers": "authorization, content-type",
+                "access-control-request-headers": requested,
             },
         )
-        allowed = preflight.headers.get("access-control-allow-headers", "").lower()
+        return origin, preflight.headers.get("access-control-allow-headers", "").lower()
+
+    async def _check_cors_for_tokens(self) -> None:
+        origin, allowed = await self._preflight("authorization, content-type")
         if not allowed:
             return  # no CORS at all: the cors check says so
         refused = await self.http.post(
@@ -492,17 +497,7 @@ class Doctor:
             )
 
     async def check_cors(self) -> None:
-        parts = urlsplit(self.url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        preflight = await self.http.options(
-            self.url,
-            headers={
-                "origin": origin,
-                "access-control-request-method": "POST",
-                "access-control-request-headers": f"content-type, {SESSION_ID}, {PROTOCOL_VERSION}, {LAST_EVENT_ID}",
-            },
-        )
-        allowed = preflight.headers.get("access-control-allow-headers", "").lower()
+        origin, allowed = await self._preflight(f"content-type, {SESSION_ID}, {PROTOCOL_VERSION}, {LAST_EVENT_ID}")
         response = await self.http.post(
             self.url, content=orjson.dumps(_initialize(4)), headers={**POST_HEADERS, "origin": origin}
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_sse.upstream.routing import Broadcast, Deliver, Refuse, RoutingTable
+from mcp_sse.upstream.routing import Broadcast, Deliver, Malformed, Refuse, RoutingTable
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, Kind
 
 
@@ -65,7 +65,7 @@ def test_a_response_for_an_unknown_id_and_late_progress_go_nowhere() -> None:
     table = RoutingTable(shared=False)
     table.add_session("s")
     assert table.route(result("999")) is None
-    assert table.route(result(None)) is None
+    assert table.route(result(None)) == Malformed(result(None)), "not JSON-RPC: to the log, never to a client"
     sent = table.from_client("s", request(1, token="t"))
     assert sent is not None
     assert table.route(result(sent["id"])) is not None

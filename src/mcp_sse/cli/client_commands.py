@@ -119,18 +119,18 @@ async def _with_client(
         try:
             return await attempt("legacy")
         except Exception as exc:  # the SDK's task groups may wrap the refusal in a group
-            if started or not _refusals(exc):
+            if started or not any(isinstance(leaf, MCPError) for leaf in leaves(exc)):
                 raise
         return await attempt("auto")
     except MCPError as exc:
         raise CommandFailed(str(exc.error.message)) from None
 
 
-def _refusals(exc: BaseException) -> list[MCPError]:
-    """The JSON-RPC errors inside ``exc``, however deeply grouped."""
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``, however deeply grouped (the SDK's task groups wrap them)."""
     if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _refusals(inner)]
-    return [exc] if isinstance(exc, MCPError) else []
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
 
 
 def run_call(

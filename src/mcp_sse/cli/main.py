@@ -262,27 +262,20 @@ def _client_command(run: Any, *args: Any) -> None:
     """Run a client command; any failure becomes one line on stderr and a non-zero exit."""
     from mcp.shared.exceptions import MCPError
 
-    from mcp_sse.cli.client_commands import CommandFailed
+    from mcp_sse.cli.client_commands import CommandFailed, leaves
 
     try:
         code = run(*args)
     except Exception as exc:
-        leaves = _leaves(exc)
-        failed = [e for e in leaves if isinstance(e, CommandFailed | MCPError)]
+        inner = leaves(exc)
+        failed = [e for e in inner if isinstance(e, CommandFailed | MCPError)]
         if failed:
             reason = failed[0].error.message if isinstance(failed[0], MCPError) else str(failed[0])
             click.echo(f"error: {reason}", err=True)
             sys.exit(1)
-        click.echo("error: " + "; ".join(f"{type(e).__name__}: {e}" for e in leaves), err=True)
+        click.echo("error: " + "; ".join(f"{type(e).__name__}: {e}" for e in inner), err=True)
         sys.exit(2)
     sys.exit(code)
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (possibly nested) exception groups."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 @main.command("call")

@@ -219,17 +219,15 @@ class McpApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracking_send = _TrackingSend(send)
-        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.config.max_header_bytes:
-            # httptools sets no bound of its own; h11's is 16 KiB, nginx's 32 KiB by default.
-            error = HeadersTooLarge(f"Request Header Fields Too Large: more than {self.config.max_header_bytes} bytes")
-            self.metrics.rejected(error.status, "HeadersTooLarge")
-            await send_error(send, error, [])
-            return
         headers = header_map(scope)
         extra: HeaderList = []
         if self.proxies:
             self._apply_forwarding(scope, headers)
         try:
+            if sum(len(name) + len(value) for name, value in scope["headers"]) > self.config.max_header_bytes:
+                # httptools sets no bound of its own; h11's is 16 KiB, nginx's 32 KiB by default.
+                limit = self.config.max_header_bytes
+                raise HeadersTooLarge(f"Request Header Fields Too Large: more than {limit} bytes")
             self.guard.check(scope, headers)
             extra = self.guard.cors_headers(headers)
             await self._authenticate(scope, headers)

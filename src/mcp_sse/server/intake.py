@@ -55,11 +55,16 @@ async def revive_session(
     try:
         return await registry.revive(session_id, caller)
     except SessionLimitReached:
-        raise TooManySessions(
-            "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
-        ) from None
+        raise too_many_sessions(config) from None
     except CallerLimitReached as exc:
         raise too_many_for_caller(exc.refused) from None
+
+
+def too_many_sessions(config: ServerConfig) -> TooManySessions:
+    """503 for a server at ``max_sessions``."""
+    return TooManySessions(
+        "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
+    )
 
 
 async def open_session(
@@ -77,6 +82,4 @@ async def open_session(
     except CallerLimitReached as exc:
         raise too_many_for_caller(exc.refused) from None
     except SessionLimitReached:
-        raise TooManySessions(
-            "Too many open sessions: try again later", headers={"Retry-After": str(config.retry_after_seconds)}
-        ) from None
+        raise too_many_sessions(config) from None

@@ -179,14 +179,14 @@ async def write_stream(
         return
     with contextlib.suppress(OSError):
         if not handle.cancelled:
-            await pump.write(pump.farewell, more=False)
+            await pump.write(handle.farewell, more=False)
             return
         # Ended from outside (a newer connection, a server-side close, a slow consumer): its client
         # may not be reading at all, so the end gets a moment, not forever; without it the server
         # closes the connection, which ends the stream just as well. A priming event still held
         # goes out first: a client closed on before it saw an event id could not resume.
         with anyio.move_on_after(END_GRACE_SECONDS):
-            await pump.write(pump.held + (handle.farewell or pump.farewell), more=False)
+            await pump.write(pump.held + handle.farewell, more=False)
 
 
 class _WriterHandle:
@@ -206,7 +206,7 @@ class _WriterHandle:
         self.task = task
         self.cancelled = False
         self.retired = False
-        self.farewell = b""  # a ``retry`` field when the client is to come back
+        self.farewell = b""  # what the response ends with: a ``retry`` when the client is to come back
 
     def cancel(self, retry_ms: int | None = None) -> None:
         if not self.cancelled and not self.retired:
@@ -268,13 +268,12 @@ class _Pump:
         self.timer: asyncio.TimerHandle | None = None
         self.resumable = False  # the client has an event id of this stream to come back with
         self.expired = False  # the token that opened the stream has expired
-        self.farewell = b""  # what the response ends with (a ``retry`` when the token expired)
 
     def expire(self, handle: _WriterHandle, retry_ms: int) -> None:
         """The token that opened the stream expired: end the connection, now if the client can
         resume it, else once it has been sent an event id (the loop checks after each write)."""
         self.expired = True
-        self.farewell = encode_retry(retry_ms)
+        handle.farewell = encode_retry(retry_ms)  # however the response ends from here
         logger.info("session %s stream %d: the token expired; ending the connection", self.session.id, self.stream.key)
         if self.resumable:
             handle.cancel(retry_ms)

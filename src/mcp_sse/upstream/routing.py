@@ -27,7 +27,7 @@ from typing import Any
 
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, INTERNAL_ERROR, Kind, RequestId, classify, error_message
 
-__all__ = ["Broadcast", "Deliver", "Refuse", "Route", "RoutingTable"]
+__all__ = ["Broadcast", "Deliver", "Malformed", "Refuse", "Route", "RoutingTable"]
 
 INTERNAL_PREFIX = "mcp-sse-"
 """Ids and tokens the table makes up for the child start with this; a client's never reach it."""
@@ -60,7 +60,14 @@ class Broadcast:
     message: dict[str, Any]
 
 
-Route = Deliver | Refuse | Broadcast | None
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """The child wrote something that is not a JSON-RPC message: no client gets it (log it)."""
+
+    message: dict[str, Any]
+
+
+Route = Deliver | Refuse | Broadcast | Malformed | None
 """None: nothing to send (an answer to our own request, a message tied to nothing that is dropped)."""
 
 
@@ -165,7 +172,7 @@ class RoutingTable:
         """Where a message of the child goes (nowhere when it is not JSON-RPC: clients get none of that)."""
         kind = _kind(message)
         if kind is None:
-            return None
+            return Malformed(message)
         if kind in (Kind.RESPONSE, Kind.ERROR):
             child_id = str(message.get("id"))
             if child_id in self._internal:

@@ -34,8 +34,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from mcp_sse.core.session import Outbound, Session
 from mcp_sse.logs import fields
-from mcp_sse.upstream.routing import Broadcast, Deliver, Refuse, RoutingTable
-from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, Kind, classify, error_message
+from mcp_sse.upstream.routing import Broadcast, Deliver, Malformed, Refuse, RoutingTable
+from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, Kind, error_message
 
 __all__ = ["PRINCIPAL_ENV", "ChildExited", "SharedStdioUpstream", "StdioCommand", "StdioUpstream", "stdio_command"]
 
@@ -258,8 +258,8 @@ class _SessionBridge:
         elif isinstance(route, Refuse):
             with contextlib.suppress(ChildExited):
                 await child.send(route.message)
-        elif _kind(obj) is None:
-            logger.warning("%s: the server wrote something that is not JSON-RPC: %.200r", self.child_label, obj)
+        elif isinstance(route, Malformed):
+            _log_malformed(child, route)
 
     async def _settle_exit(self, child: Child) -> None:
         if child is not self.child:
@@ -392,6 +392,8 @@ class SharedStdioUpstream:
         elif isinstance(route, Refuse):
             with contextlib.suppress(ChildExited):
                 await child.send(route.message)
+        elif isinstance(route, Malformed):
+            _log_malformed(child, route)
 
     async def _settle_exit(self, child: Child) -> None:
         if child is not self.child:
@@ -403,11 +405,8 @@ class SharedStdioUpstream:
             self._init_done.set()
 
 
-def _kind(obj: dict[str, Any]) -> Kind | None:
-    try:
-        return classify(obj).kind
-    except ValueError:
-        return None
+def _log_malformed(child: Child, route: Malformed) -> None:
+    logger.warning("%s: the server wrote something that is not JSON-RPC: %.200r", child.label, route.message)
 
 
 def stdio_command(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> StdioCommand:
