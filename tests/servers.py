@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel
+
+from mcp_sse.core.session import Session
+from mcp_sse.upstream.base import Upstream
 
 
 class Answer(BaseModel):
@@ -114,6 +117,20 @@ def build_test_server() -> MCPServer:
         return "polled"
 
     return server
+
+
+class SessionsOnly:
+    """An upstream of a user's own that serves sessions and nothing else: no 2026-07-28 path (the
+    stdio and HTTP upstreams get ours, ``upstream/modern_front.py``, which this does not)."""
+
+    def __init__(self, inner: Upstream) -> None:
+        self.inner = inner
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        return self.inner.lifespan()
+
+    async def serve_session(self, session: Session) -> None:
+        await self.inner.serve_session(session)
 
 
 async def answer_lifespan(receive: Any, send: Any) -> None:

@@ -178,6 +178,24 @@ def test_next_server_scenario(conformance_url: str, scenario: str) -> None:
     assert warned <= SERVER_CONTENT_WARNINGS, done.stdout + done.stderr
 
 
+@pytest.fixture(scope="module")
+def conformance_gateway_url() -> Iterator[str]:
+    """The same conformance server as a stdio process speaking 2025, behind ``serve --``: the
+    stateless era is then ours (``upstream/modern_front.py``), not the SDK server's."""
+    command = [sys.executable, str(ROOT / "tests" / "stdio_app.py"), "tests.conformance_server:build"]
+    with mcp_sse("serve", "--port", "0", "--", *command) as url:
+        yield url.replace("127.0.0.1", "localhost")
+
+
+@pytest.mark.parametrize("scenario", NEXT_SERVER_SCENARIOS)
+def test_next_server_scenario_through_the_gateway(conformance_gateway_url: str, scenario: str) -> None:
+    done = run_suite("server", "--url", conformance_gateway_url, "--scenario", scenario, suite=NEXT)
+    passed, total, failed = verdict(done)
+    assert failed == 0 and passed == total, done.stdout + done.stderr
+    warned = set(WARNING_LINE.findall(done.stdout + done.stderr))
+    assert warned <= SERVER_CONTENT_WARNINGS, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("scenario", SESSION_CLIENT_SCENARIOS)
 def test_session_client_scenario(scenario: str) -> None:
     done = run_suite("client", "--command", SESSION_CLIENT, "--scenario", scenario, suite=NEXT)

@@ -28,7 +28,7 @@ from mcp_sse.client.decisions import ERA_CACHE
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
 from mcp_sse.wire.sse import SSEDecoder
 from tests.proxy import TCPProxy
-from tests.servers import ROOT, build_test_server, run_server
+from tests.servers import ROOT, SessionsOnly, build_test_server, run_server
 
 pytestmark = pytest.mark.anyio
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, budget=20.0)
@@ -197,9 +197,10 @@ async def test_a_listen_stream_cut_three_times_misses_no_change(served: tuple[st
 
 @pytest.fixture(scope="module")
 def legacy_urls() -> Iterator[dict[str, str]]:
-    """Servers of the older eras only: our gateway over a stdio server, and the SDK's HTTP+SSE app."""
+    """Servers of the older eras only: our server over an upstream with no 2026-07-28 path, and the
+    SDK's HTTP+SSE app."""
     upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
-    with run_server(create_app(upstream)) as ours, run_server(build_test_server().sse_app()) as sse:
+    with run_server(create_app(SessionsOnly(upstream))) as ours, run_server(build_test_server().sse_app()) as sse:
         yield {"streamable": ours + "/mcp", "sse": sse + "/sse"}
 
 

@@ -12,7 +12,7 @@ from mcp import Client
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
-from tests.servers import ROOT, build_test_server, run_server
+from tests.servers import ROOT, SessionsOnly, build_test_server, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(scope="module")
 def stdio_url() -> Iterator[str]:
     upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
-    with run_server(create_app(upstream)) as url:
+    with run_server(create_app(SessionsOnly(upstream))) as url:
         yield url + "/mcp"
 
 
@@ -43,7 +43,7 @@ async def test_the_same_endpoint_still_serves_the_handshake_era(mcp_url: str) ->
         assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
 
 
-async def test_without_a_modern_upstream_the_2026_probe_falls_back_cleanly(stdio_url: str) -> None:
+async def test_without_a_modern_path_the_2026_probe_falls_back_cleanly(stdio_url: str) -> None:
     async with Client(stdio_url) as client:
         assert client.protocol_version == "2025-11-25"
         assert (await client.call_tool("echo", {"text": "hi"})).content[0].text == "hi"  # type: ignore[union-attr]
@@ -117,4 +117,5 @@ async def test_modern_only_serves_2026_and_refuses_the_session_era(modern_only_u
 def test_modern_only_needs_an_upstream_that_serves_it() -> None:
     upstream = StdioUpstream(stdio_command([sys.executable, str(ROOT / "tests" / "stdio_server.py")]))
     with pytest.raises(ValueError, match="modern_only"):
-        create_app(upstream, ServerConfig(modern_only=True))
+        create_app(SessionsOnly(upstream), ServerConfig(modern_only=True))
+    create_app(upstream, ServerConfig(modern_only=True))  # a stdio server gets our front

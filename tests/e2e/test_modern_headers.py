@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -19,7 +20,8 @@ from mcp.server.mcpserver.server import require_client_extension
 from pydantic import Field
 
 from mcp_sse import ServerConfig, create_app
-from tests.servers import run_server
+from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
+from tests.servers import ROOT, run_server
 
 V = "2026-07-28"
 META = {
@@ -59,9 +61,16 @@ def build_server() -> MCPServer:
     return server
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    with run_server(create_app(build_server(), ServerConfig())) as base:
+@pytest.fixture(scope="module", params=["hosted", "stdio"])
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The same server hosted in process (the SDK's own stateless path) and as a stdio process
+    that speaks 2025 behind the gateway (our front, ``upstream/modern_front.py``): one table."""
+    if request.param == "hosted":
+        app = create_app(build_server(), ServerConfig())
+    else:
+        command = [sys.executable, str(ROOT / "tests" / "stdio_app.py"), f"{__name__}:build_server"]
+        app = create_app(StdioUpstream(stdio_command(command)), ServerConfig())
+    with run_server(app) as base:
         yield base + "/mcp"
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import anyio
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -110,3 +110,39 @@ async def test_the_proxy_fronts_the_everything_servers_http(mode: str, transport
         client = streamable_http_client(url) if transport == "streamable" else sse_client(url.replace("/mcp", "/sse"))
         async with client as (read, write), ClientSession(read, write) as session:
             assert await exercise(session, "over HTTP") == [1.0, 2.0, 3.0, 4.0]
+
+
+async def exercise_2026(url: str) -> list[float]:
+    """The SDK's ``Client`` in its default mode through our front to the everything server (which
+    speaks 2025): it must land on 2026-07-28, list, call, and get the long operation's progress."""
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(url) as client:
+        assert client.protocol_version == "2026-07-28"
+        assert client.server_info is not None and client.server_info.name == "mcp-servers/everything"
+        tools = {t.name for t in (await client.list_tools()).tools}
+        assert {"echo", "trigger-long-running-operation"} <= tools
+        echoed = await client.call_tool("echo", {"message": "modern"})
+        assert echoed.content[0].text == "Echo: modern"  # type: ignore[union-attr]
+        with anyio.fail_after(30):
+            done = await client.call_tool(
+                "trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
+            )
+        assert not done.is_error
+        assert "simple-prompt" in {p.name for p in (await client.list_prompts()).prompts}
+    return progress
+
+
+async def test_a_2026_client_reaches_the_everything_server_over_stdio(gateway: str) -> None:
+    assert await exercise_2026(gateway) == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("mode", ["streamableHttp", "sse"])
+async def test_the_proxy_bridges_a_2026_client_to_the_everything_servers_http(mode: str) -> None:
+    """``mcp-sse proxy``: a 2026-07-28 client in front of a server that speaks only 2025 (either of
+    its HTTP transports); the upstream session behind is ours, with its resumable streams."""
+    with everything_over_http(mode) as upstream, mcp_sse("proxy", upstream, "--port", "0") as url:
+        assert await exercise_2026(url) == [1.0, 2.0, 3.0, 4.0]

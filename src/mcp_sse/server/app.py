@@ -60,7 +60,10 @@ from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.server.streamable import Streamable
 from mcp_sse.upstream.base import ModernUpstream, Upstream
+from mcp_sse.upstream.modern_front import ModernFront
+from mcp_sse.upstream.remote import HTTPUpstream
 from mcp_sse.upstream.sdk import SDKUpstream
+from mcp_sse.upstream.stdio import SharedStdioUpstream, StdioUpstream
 from mcp_sse.wire import jsonrpc
 from mcp_sse.wire.headers import SESSION_ID
 
@@ -107,7 +110,10 @@ class McpApp:
         self.proxies = TrustedProxies(self.config.trusted_proxies)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "modern_server") else None
         if self.config.modern_only and modern is None:
-            raise ValueError("modern_only needs an upstream that serves the 2026-07-28 era (an SDK server)")
+            raise ValueError(
+                "modern_only needs an upstream that serves the 2026-07-28 era "
+                "(an SDK server, a stdio process, an HTTP server, or one wrapped in ModernFront)"
+            )
         self.streamable = Streamable(self.config, self.registry, modern)
         self.legacy = LegacySSE(self.config, self.registry)
         self.dashboard = Dashboard(self.config, self.registry, self.metrics) if self.config.dashboard else None
@@ -425,4 +431,6 @@ def create_app(
     (``verify_token(token) -> AccessToken | None``); every request must then carry a token it accepts.
     """
     upstream: Upstream = SDKUpstream(server) if isinstance(server, Server | MCPServer) else server
+    if isinstance(upstream, StdioUpstream | SharedStdioUpstream | HTTPUpstream):
+        upstream = ModernFront(upstream)  # the stateless era in front of a server that speaks 2025
     return McpApp(upstream, config, store, token_verifier)

@@ -36,6 +36,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 
 from mcp_sse.errors import InsufficientScope, Unauthorized
+from mcp_sse.upstream.base import PRINCIPAL_KEY
 
 __all__ = [
     "EXPIRY_KEY",
@@ -59,10 +60,6 @@ class TokenVerifier(Protocol):
     """The official SDK's verifier protocol (``mcp.server.auth.provider.TokenVerifier``)."""
 
     async def verify_token(self, token: str) -> AccessToken | None: ...
-
-
-PRINCIPAL_KEY = "mcp_sse.principal"
-"""Where the edge puts the authenticated principal's name in a request's ASGI scope."""
 
 
 EXPIRY_KEY = "mcp_sse.token_expires_at"

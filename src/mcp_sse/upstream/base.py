@@ -7,9 +7,27 @@ from typing import Any, Protocol
 
 from mcp.server.lowlevel.server import Server
 
-from mcp_sse.core.session import Session
+from mcp_sse.core.session import Inbound, Outbound, Session
 
-__all__ = ["ModernUpstream", "Upstream"]
+__all__ = ["PRINCIPAL_KEY", "ModernUpstream", "PortUpstream", "Upstream", "UpstreamSession"]
+
+PRINCIPAL_KEY = "mcp_sse.principal"
+"""Where the HTTP edge puts the authenticated principal in a request's ASGI scope."""
+
+
+class UpstreamSession(Protocol):
+    """What an upstream that only relays messages needs of a session: a client's session, or a
+    session the 2026-07-28 front opens itself (``upstream/link.py``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def principal(self) -> str | None: ...
+
+    async def receive(self) -> Inbound: ...
+
+    async def emit(self, out: Outbound) -> None: ...
 
 
 class Upstream(Protocol):
@@ -43,3 +61,12 @@ class ModernUpstream(Upstream, Protocol):
         https://modelcontextprotocol.io/specification/2026-07-28/basic/patterns/subscriptions).
         Called when shutting down."""
         ...
+
+
+class PortUpstream(Protocol):
+    """An upstream that relays each session's messages and needs nothing else of it (a stdio
+    process, an HTTP server): the 2026-07-28 front can open sessions of its own on one."""
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def serve_session(self, session: UpstreamSession) -> None: ...

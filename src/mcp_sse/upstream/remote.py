@@ -22,7 +22,8 @@ from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPC
 
 from mcp_sse.client.connect import Transport, connect
 from mcp_sse.client.policy import ReconnectPolicy
-from mcp_sse.core.session import Outbound, Session
+from mcp_sse.core.session import Outbound
+from mcp_sse.upstream.base import UpstreamSession
 from mcp_sse.wire.jsonrpc import Kind
 from mcp_sse.wire.sdk_models import to_sdk_message
 
@@ -49,7 +50,7 @@ class HTTPUpstream:
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def serve_session(self, session: Session) -> None:
+    async def serve_session(self, session: UpstreamSession) -> None:
         timeout = httpx2.Timeout(10.0, read=None, write=30.0, pool=30.0)
         headers = dict(self.headers or {})
         if self.principal_header is not None and session.principal is not None:
@@ -71,7 +72,9 @@ class HTTPUpstream:
                     tg.cancel_scope.cancel()
 
     @staticmethod
-    async def _pump_back(session: Session, read: anyio.abc.ObjectReceiveStream[SessionMessage | Exception]) -> None:
+    async def _pump_back(
+        session: UpstreamSession, read: anyio.abc.ObjectReceiveStream[SessionMessage | Exception]
+    ) -> None:
         async for item in read:
             if isinstance(item, Exception):
                 continue

@@ -32,8 +32,9 @@ import orjson
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from mcp_sse.core.session import Outbound, Session
+from mcp_sse.core.session import Outbound
 from mcp_sse.logs import fields
+from mcp_sse.upstream.base import UpstreamSession
 from mcp_sse.upstream.routing import Broadcast, Deliver, Malformed, Refuse, RoutingTable
 from mcp_sse.wire.jsonrpc import CONNECTION_CLOSED, Kind, error_message
 
@@ -152,7 +153,7 @@ class Child:
             self.process.kill()
 
 
-async def _deliver(sessions: Mapping[str, Session], route: Deliver) -> None:
+async def _deliver(sessions: Mapping[str, UpstreamSession], route: Deliver) -> None:
     session = sessions.get(route.session)
     if session is not None:
         await session.emit(Outbound(orjson.dumps(route.message), route.kind, route.request_id, route.related))
@@ -175,14 +176,14 @@ class StdioUpstream:
     async def lifespan(self) -> AsyncIterator[None]:
         yield
 
-    async def serve_session(self, session: Session) -> None:
+    async def serve_session(self, session: UpstreamSession) -> None:
         await _SessionBridge(self.command, session).run()
 
 
 class _SessionBridge:
     """One session's child: the I/O around its ``RoutingTable`` (which decides where messages go)."""
 
-    def __init__(self, command: StdioCommand, session: Session) -> None:
+    def __init__(self, command: StdioCommand, session: UpstreamSession) -> None:
         self.command = command
         self.session = session
         self.sessions = {session.id: session}
@@ -282,7 +283,7 @@ class SharedStdioUpstream:
     def __init__(self, command: StdioCommand) -> None:
         self.command = command
         self.child: Child | None = None
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, UpstreamSession] = {}
         self.table = RoutingTable(shared=True)
         self.init_request: dict[str, Any] | None = None
         self.init_result: dict[str, Any] | None = None
@@ -301,7 +302,7 @@ class SharedStdioUpstream:
                     await self.child.stop()
                 tg.cancel_scope.cancel()
 
-    async def serve_session(self, session: Session) -> None:
+    async def serve_session(self, session: UpstreamSession) -> None:
         self.sessions[session.id] = session
         self.table.add_session(session.id)
         try:
@@ -340,7 +341,7 @@ class SharedStdioUpstream:
             await self._init_done.wait()
         await child.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
-    async def _forward(self, session: Session, obj: dict[str, Any]) -> None:
+    async def _forward(self, session: UpstreamSession, obj: dict[str, Any]) -> None:
         method = obj.get("method")
         if method == "initialize":
             await self._answer_initialize(session, obj)
@@ -356,7 +357,7 @@ class SharedStdioUpstream:
         except ChildExited:
             await self._settle_exit(child)
 
-    async def _answer_initialize(self, session: Session, obj: dict[str, Any]) -> None:
+    async def _answer_initialize(self, session: UpstreamSession, obj: dict[str, Any]) -> None:
         if self.init_result is None:
             self.init_request = obj
             child = await self._ensure_child()
