@@ -349,6 +349,13 @@ def connect_command(
     metavar="NAME",
     help="Send each session's authenticated principal upstream in this header (for an upstream that trusts us).",
 )
+@click.option(
+    "--upstream-era",
+    type=click.Choice(["auto", "sessions", "stateless"]),
+    default="auto",
+    show_default=True,
+    help="What the upstream speaks: auto asks it once; stateless bridges session clients to a 2026-07-28-only server.",
+)
 @_server_options
 def proxy_command(
     url: str,
@@ -356,6 +363,7 @@ def proxy_command(
     bearer: str | None,
     transport: str,
     principal_header: str | None,
+    upstream_era: str,
     host: str,
     port: int,
     log_level: str,
@@ -364,13 +372,14 @@ def proxy_command(
     """Front the HTTP MCP server at URL: resumable streams, both transports, Host/Origin checks."""
     from mcp_sse.cli.client_commands import parse_headers
     from mcp_sse.client.connect import Transport
-    from mcp_sse.upstream.remote import HTTPUpstream
+    from mcp_sse.upstream.remote import HTTPUpstream, UpstreamEra
 
     upstream = HTTPUpstream(
         url,
         headers=parse_headers(header, bearer),
         transport=cast(Transport, transport),
         principal_header=principal_header,
+        era=cast(UpstreamEra, upstream_era),
     )
     _run(upstream, host, port, log_level, f"mcp-sse proxying {url}", served=url, **config)
 

@@ -32,6 +32,8 @@ __all__ = [
     "capabilities_key",
     "discover_result",
     "handshake_capabilities",
+    "handshake_notification",
+    "handshake_result",
     "log_wanted",
     "modern_result",
     "server_event",
@@ -129,6 +131,35 @@ def modern_result(result: Mapping[str, Any], server_info: Any) -> dict[str, Any]
         stamped.setdefault(_SERVER_INFO_KEY, dict(server_info))
         out["_meta"] = stamped
     return out
+
+
+_MODERN_ONLY_FIELDS = ("resultType", "ttlMs", "cacheScope")
+
+
+def handshake_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A stateless-era result as a session-era client has it: without the fields only that era
+    defines (its result type and cache hints; the server's identity came with ``initialize``)."""
+    out = {k: v for k, v in result.items() if k not in _MODERN_ONLY_FIELDS}
+    meta = out.get("_meta")
+    if isinstance(meta, Mapping):
+        kept = {k: v for k, v in meta.items() if k != _SERVER_INFO_KEY}
+        if kept:
+            out["_meta"] = kept
+        else:
+            del out["_meta"]
+    return out
+
+
+def handshake_notification(event: ServerEvent) -> dict[str, Any]:
+    """The session-era notification a listen event is (the inverse of ``server_event``)."""
+    if isinstance(event, ResourceUpdated):
+        return {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": event.uri}}
+    method = {
+        ToolsListChanged: "notifications/tools/list_changed",
+        PromptsListChanged: "notifications/prompts/list_changed",
+        ResourcesListChanged: "notifications/resources/list_changed",
+    }[type(event)]
+    return {"jsonrpc": "2.0", "method": method}
 
 
 def server_event(notification: Mapping[str, Any]) -> ServerEvent | None:

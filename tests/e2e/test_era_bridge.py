@@ -1,0 +1,226 @@
+"""``mcp-sse proxy`` bridging the eras: clients of the session eras (the SDK's Streamable HTTP client,
+its legacy-mode ``Client``, its HTTP+SSE client) in front of a server that speaks only 2026-07-28
+(ours with ``--modern-only``, hosting an SDK server). The session side keeps what its era promises:
+progress, logs after ``logging/setLevel``, list-changed notifications on the GET stream, a stream
+resumed with ``Last-Event-ID``, and the upstream's questions (``InputRequiredResult``) asked in the
+session era's own words."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+import orjson
+import pytest
+from mcp import Client, ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import Context, MCPServer
+
+from mcp_sse.wire.sse import SSEDecoder
+from tests.servers import build_test_server, mcp_sse, run_server
+
+pytestmark = pytest.mark.anyio
+
+
+def build_modern_server() -> MCPServer:
+    """The tests' SDK server, plus what only the stateless era has: a tool that asks its question
+    with an ``InputRequiredResult`` and reads the answer from the retry, and one that changes the
+    tool list through the listen bus."""
+    server = build_test_server()
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> Any:
+        answers = ctx.input_responses
+        if not answers:
+            question = types.ElicitRequest(
+                params=types.ElicitRequestFormParams(
+                    message="What is your name?",
+                    requested_schema={"type": "object", "properties": {"name": {"type": "string"}}},
+                )
+            )
+            return types.InputRequiredResult(input_requests={"name": question}, request_state="asked")
+        answer = answers["name"]
+        assert isinstance(answer, types.ElicitResult) and answer.content is not None
+        return f"hello {answer.content['name']} ({ctx.request_state})"
+
+    @server.tool()
+    async def grow(ctx: Context) -> str:
+        ctx.mcp_server.add_tool(lambda: "grown", name="grown")
+        await ctx.notify_tools_changed()
+        return "grew"
+
+    return server
+
+
+@pytest.fixture(scope="module")
+def bridge() -> Iterator[str]:
+    app = "tests.e2e.test_era_bridge:build_modern_server"
+    with mcp_sse("serve", "--app", app, "--modern-only", "--port", "0") as upstream:
+        with mcp_sse("proxy", upstream, "--port", "0") as url:
+            yield url
+
+
+def text(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+def client_for(url: str, transport: str) -> Any:
+    return streamable_http_client(url) if transport == "streamable" else sse_client(url.replace("/mcp", "/sse"))
+
+
+@pytest.mark.parametrize("transport", ["streamable", "sse"])
+async def test_a_session_client_in_front_of_a_stateless_only_server(bridge: str, transport: str) -> None:
+    progress: list[float] = []
+    logs: list[Any] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params.data)
+
+    async with client_for(bridge, transport) as (read, write), ClientSession(read, write, logging_callback=on_log) as s:
+        init = await s.initialize()
+        assert init.protocol_version == "2025-11-25"
+        assert init.server_info.name == "mcp-sse tests", "the upstream's identity, from server/discover"
+        assert init.capabilities.tools is not None
+        assert {"count", "shout"} <= {tool.name for tool in (await s.list_tools()).tools}
+        counted = await s.call_tool("count", {"to": 12, "delay_ms": 2}, progress_callback=on_progress)
+        assert text(counted) == "counted to 12"
+        await s.set_logging_level("info")
+        assert text(await s.call_tool("shout", {"text": "hey"})) == "HEY"
+        assert "greet" not in {p.name for p in (await s.list_prompts()).prompts}  # answered, even if empty
+    assert progress == [float(i) for i in range(1, 13)]
+    assert logs == ["shouting hey"]
+
+
+async def test_the_sdks_legacy_mode_client(bridge: str) -> None:
+    async with Client(bridge, mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        assert text(await client.call_tool("echo", {"text": "old"})) == "old"
+
+
+async def test_an_upstream_question_is_asked_in_the_session_era(bridge: str) -> None:
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async with streamable_http_client(bridge) as (read, write):
+        async with ClientSession(read, write, elicitation_callback=on_elicit) as session:
+            await session.initialize()
+            with anyio.fail_after(20):
+                answer = text(await session.call_tool("ask_name", {}))
+    assert asked == ["What is your name?"]
+    assert answer == "hello Ada (asked)"
+
+
+async def test_a_list_change_reaches_the_get_stream(bridge: str) -> None:
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with streamable_http_client(bridge) as (read, write):
+        async with ClientSession(read, write, message_handler=on_message) as session:
+            await session.initialize()
+            await anyio.sleep(0.5)  # the bridge's listen stream upstream is open
+            async with Client(bridge, mode="legacy") as other:
+                assert text(await other.call_tool("grow", {})) == "grew"
+            with anyio.fail_after(10):
+                await changed.wait()
+
+
+async def sse_events(response: httpx2.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_raw():
+        for event in decoder.feed(chunk):
+            if event.data:
+                yield event.id or "", orjson.loads(event.data)
+
+
+async def test_a_cut_stream_resumes_on_the_session_side(bridge: str) -> None:
+    """The upstream has no resumption at all; the session side still has it, from our log."""
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "count", "arguments": {"to": 30, "delay_ms": 20}, "_meta": {"progressToken": "p"}},
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(bridge, json=init, headers=headers)
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+        await http.post(
+            bridge, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session | headers
+        )
+        before: list[float] = []
+        last_id = ""
+        async with http.stream("POST", bridge, json=call, headers=session | headers) as stream:
+            async for event_id, message in sse_events(stream):
+                if message.get("method") == "notifications/progress":
+                    before.append(message["params"]["progress"])
+                    last_id = event_id
+                if len(before) == 5:
+                    break  # the client's connection drops here
+        after: list[float] = []
+        result: dict[str, Any] = {}
+        resume = session | {"accept": "text/event-stream", "last-event-id": last_id}
+        with anyio.fail_after(20):
+            async with http.stream("GET", bridge, headers=resume) as stream:
+                async for _, message in sse_events(stream):
+                    if message.get("method") == "notifications/progress":
+                        after.append(message["params"]["progress"])
+                    if message.get("id") == 2:
+                        result = message
+                        break
+    assert before == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert after == [float(i) for i in range(6, 31)], "the rest, nothing twice, nothing lost"
+    assert result["result"]["content"][0]["text"] == "counted to 30"
+    assert "resultType" not in result["result"], "the stateless era's fields stay on its side"
+
+
+async def modern_count(url: str, to: int) -> list[float]:
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(url) as client:
+        assert client.protocol_version == "2026-07-28"
+        assert "count" in {tool.name for tool in (await client.list_tools()).tools}
+        with anyio.fail_after(30):
+            result = await client.call_tool("count", {"to": to, "delay_ms": 5}, progress_callback=on_progress)
+        assert text(result) == f"counted to {to}"
+    return progress
+
+
+async def test_a_2026_client_in_front_of_the_sdks_own_session_server() -> None:
+    """The other direction: the SDK's stateless client through the proxy to the SDK's own
+    Streamable HTTP app, reached in the session era (the proxy prefers sessions: they resume)."""
+    with run_server(build_test_server().streamable_http_app()) as upstream:
+        with mcp_sse("proxy", upstream + "/mcp", "--port", "0") as url:
+            assert await modern_count(url, 20) == [float(i) for i in range(1, 21)]
+
+
+async def test_a_2026_client_gets_everything_when_the_2025_side_resumes() -> None:
+    """The upstream cuts its streams every five events; the proxy's session upstream resumes each
+    one, so the stateless client, which could not resume itself, sees every step once."""
+    app = "tests.servers:build_test_server"
+    with mcp_sse("serve", "--app", app, "--drop-every", "5", "--port", "0") as upstream:
+        with mcp_sse("proxy", upstream, "--port", "0") as url:
+            assert await modern_count(url, 30) == [float(i) for i in range(1, 31)]
