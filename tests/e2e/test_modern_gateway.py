@@ -6,6 +6,8 @@ stateless client, and principals kept apart."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +178,76 @@ async def test_each_principal_gets_a_child_of_its_own(tmp_path: Path, monkeypatc
             answers[name] = (who, pid)
     assert answers["alice"][0].startswith("alice in ") and answers["bob"][0].startswith("bob in ")
     assert answers["alice"][1] != answers["bob"][1]
+
+
+async def test_the_childs_questions_reach_a_client_that_can_answer_them(gateway: str) -> None:
+    """Elicitation and sampling from a 2025 child, put to a 2026-07-28 client as the era's
+    ``InputRequiredResult``; the SDK client answers from its callbacks and retries, and the child's
+    call, which waited, completes."""
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append("sampled")
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="42"), model="test"
+        )
+
+    async with Client(gateway, elicitation_callback=on_elicit, sampling_callback=on_sample) as client:
+        assert client.protocol_version == "2026-07-28"
+        with anyio.fail_after(20):
+            assert text(await client.call_tool("ask_user", {"question": "name?"})) == "accept: Ada"
+            assert text(await client.call_tool("ask_model", {"prompt": "six times seven"})) == "model said 42"
+            assert text(await client.call_tool("echo", {"text": "plain"})) == "plain"
+    assert asked == ["name?", "sampled"]
+
+
+async def test_a_request_state_that_names_nothing_is_refused(gateway: str) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+    }
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "ask_user",
+    }
+    params = {"name": "ask_user", "arguments": {"question": "x"}, "requestState": "forged", "inputResponses": {}}
+    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {**params, "_meta": meta}}
+    async with httpx2.AsyncClient(timeout=30) as http:
+        response = await http.post(gateway, json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == -32602
+    assert "requestState" in response.json()["error"]["message"]
+
+
+@pytest.fixture
+def cli_gateway() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    command = [sys.executable, "-m", "mcp_sse", "serve", "--port", "0", "--", *STDIO_SERVER]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"Streamable HTTP: (\S+)", line)))
+        yield url, proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+async def test_a_shutdown_ends_listen_streams_with_their_completion_result(
+    cli_gateway: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """The gateway going down on purpose says so on every listen stream: a completion result,
+    not a drop (which a client would take as a reason to listen again)."""
+    url, proc = cli_gateway
+    async with Client(url) as client, client.listen(tools_list_changed=True) as subscription:
+        assert client.protocol_version == "2026-07-28"
+        proc.terminate()
+        with anyio.fail_after(10):
+            events = [event async for event in subscription]  # an abrupt end raises SubscriptionLost
+    assert events == []
+    assert await anyio.to_thread.run_sync(proc.wait, 10) == 143

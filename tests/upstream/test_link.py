@@ -7,6 +7,7 @@ from __future__ import annotations
 from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged
 
 from mcp_sse.upstream import era_translation
+from mcp_sse.upstream.input_required import input_required_result, question_allowed
 from mcp_sse.upstream.link import Answer, AskedDuring, AskedOutside, ForCall, LinkTable, Stray, Unrelated
 
 ENVELOPE = {
@@ -125,11 +126,28 @@ def test_the_envelope_is_taken_off_and_the_rest_kept() -> None:
     assert era_translation.upstream_params(None) is None
 
 
-def test_the_upstream_session_never_hears_of_capabilities_to_ask_the_client() -> None:
+def test_the_upstream_session_declares_the_clients_capabilities() -> None:
     caps = era_translation.handshake_capabilities({"_meta": ENVELOPE})
-    assert caps == {"extensions": {"x/y": {}}}
+    assert caps == {"sampling": {}, "extensions": {"x/y": {}}}
     assert era_translation.handshake_capabilities({}) == {}
     assert era_translation.capabilities_key({"a": 1, "b": 2}) == era_translation.capabilities_key({"b": 2, "a": 1})
+
+
+def test_a_retrys_answers_are_ours_not_the_upstreams() -> None:
+    retry = {"name": "a", "inputResponses": {"q1": {}}, "requestState": "s", "_meta": ENVELOPE}
+    assert era_translation.upstream_params(retry) == {"name": "a"}
+
+
+def test_an_input_required_result_carries_each_question_under_its_key() -> None:
+    question = {"jsonrpc": "2.0", "id": 9, "method": "elicitation/create", "params": {"message": "who?"}}
+    assert input_required_result({"q1": question}, "state") == {
+        "resultType": "input_required",
+        "inputRequests": {"q1": {"method": "elicitation/create", "params": {"message": "who?"}}},
+        "requestState": "state",
+    }
+    assert question_allowed(question, {"elicitation": {}})
+    assert not question_allowed(question, {"sampling": {}}), "the client never said it could answer this"
+    assert not question_allowed({"method": "ping"}, {"elicitation": {}})
 
 
 def test_logs_only_at_or_above_the_level_the_request_asked_for() -> None:

@@ -134,8 +134,24 @@ def test_a_cancellation_reaches_the_child_under_the_childs_id_and_back_under_the
     cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}}
     assert table.from_client("a", cancel) == {**cancel, "params": {"requestId": sent["id"]}}
     assert table.from_client("b", cancel) is None, "b has no request 4 in flight"
-    from_child = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": sent["id"]}}
+    again = table.from_client("a", request(4))
+    assert again is not None
+    from_child = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": again["id"]}}
     assert table.route(from_child) == Deliver("a", cancel, Kind.NOTIFICATION, None, 4)
+
+
+def test_a_cancelled_request_is_no_longer_in_flight() -> None:
+    """Its client gave up on it and the child need not answer: it must not keep owning the child's
+    next question (in a shared child, two requests in flight means nobody's), nor stay forever."""
+    table = shared("a", "b")
+    sent = table.from_client("a", request(1))
+    assert sent is not None
+    table.from_client("a", {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}})
+    table.from_client("b", request(1))
+    sampling = {"jsonrpc": "2.0", "id": 0, "method": "sampling/createMessage", "params": {}}
+    routed = table.route(sampling)
+    assert isinstance(routed, Deliver) and routed.session == "b", "b's request is the one in flight"
+    assert table.route(result(sent["id"])) is None, "a late answer to the cancelled request goes nowhere"
 
 
 def test_our_own_requests_are_answered_to_us() -> None:

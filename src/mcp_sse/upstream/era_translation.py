@@ -51,17 +51,16 @@ _SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 """RFC 5424 severities, least severe first, as MCP's logging names them."""
 
-_ASKING_CAPABILITIES = frozenset({"sampling", "elicitation", "roots"})
-"""Capabilities that let a server ask the client something mid-request. A 2026-07-28 request has
-no back channel for a session-era question, so an upstream session is never told the client has
-them: a well-behaved upstream then says itself that it cannot ask, instead of asking into a void."""
+_MULTI_ROUND_TRIP_PARAMS = ("inputResponses", "requestState")
+"""What a stateless retry carries for us (the answers to our questions), never for the upstream."""
 
 
 def upstream_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``params`` without the era's envelope in ``_meta`` (a progress token and other keys stay)."""
+    """``params`` without the era's envelope in ``_meta`` (a progress token and other keys stay) and
+    without a retry's answers to our questions."""
     if params is None:
         return None
-    out = dict(params)
+    out = {k: v for k, v in params.items() if k not in _MULTI_ROUND_TRIP_PARAMS}
     meta = out.get("_meta")
     if isinstance(meta, Mapping):
         kept = {k: v for k, v in meta.items() if not (isinstance(k, str) and k.startswith(ENVELOPE_PREFIX))}
@@ -74,12 +73,11 @@ def upstream_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def handshake_capabilities(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The capabilities an upstream session opened for this request's client declares in its
-    ``initialize``: the client's own, less those that would let the upstream ask it something."""
+    ``initialize``: the client's own. Those that let a server ask something (sampling, elicitation,
+    roots) are answered through the era's ``InputRequiredResult`` (``upstream/input_required.py``)."""
     meta = (params or {}).get("_meta")
     declared = meta.get(_CAPABILITIES_KEY) if isinstance(meta, Mapping) else None
-    if not isinstance(declared, Mapping):
-        return {}
-    return {k: v for k, v in declared.items() if k not in _ASKING_CAPABILITIES}
+    return dict(declared) if isinstance(declared, Mapping) else {}
 
 
 def capabilities_key(capabilities: Mapping[str, Any]) -> bytes:

@@ -19,15 +19,18 @@ upstream, so one implementation of the era serves every upstream. What the front
 - the tool schemas ``Mcp-Param-*`` headers are checked against, cached from the upstream's
   ``tools/list`` and fetched again when it says the list changed.
 
-A question from the upstream during a stateless request (sampling, elicitation) cannot reach a
-client that has no back channel: the link never declares those capabilities, and a question that
-comes anyway is answered with an error that says why (``link.refuse``).
+A question from the upstream during a stateless request (sampling, elicitation, roots) goes back
+to the client as the era's ``InputRequiredResult`` when the request is one that may answer so
+(``tools/call``, ``prompts/get``, ``resources/read``) and the client declared what the question
+needs; the upstream call waits (``upstream/input_required.py``) for the client's retry with the
+answers. Any other question is answered with an error that says why (``link.refuse``).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
@@ -44,9 +47,17 @@ from mcp.shared.subscriptions import ToolsListChanged
 
 from mcp_sse.upstream import era_translation
 from mcp_sse.upstream.base import PRINCIPAL_KEY, PortUpstream, UpstreamSession
-from mcp_sse.upstream.link import LinkClosed, UpstreamLink
+from mcp_sse.upstream.input_required import (
+    ASKING_METHODS,
+    PENDING_SECONDS,
+    RESUMABLE_METHODS,
+    PendingCall,
+    input_required_result,
+    question_allowed,
+)
+from mcp_sse.upstream.link import LinkClosed, UpstreamLink, refuse
 from mcp_sse.wire import eras
-from mcp_sse.wire.jsonrpc import INTERNAL_ERROR
+from mcp_sse.wire.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS
 
 __all__ = ["FORWARDED_METHODS", "ModernFront"]
 
@@ -85,6 +96,7 @@ class ModernFront:
         self._listens: dict[str | None, ListenHandler] = {}
         self._subscribed: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, Any] = {}
+        self._pending: dict[str, tuple[PendingCall, UpstreamLink]] = {}  # requestState -> waiting call
         self._numbers = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self.server = self._build_server()
@@ -132,6 +144,11 @@ class ModernFront:
         return server
 
     async def _forward(self, ctx: ServerRequestContext[Any], _params: types.RequestParams) -> dict[str, Any]:
+        if ctx.method in RESUMABLE_METHODS:
+            state = (ctx.params or {}).get("requestState")
+            capabilities = era_translation.handshake_capabilities(ctx.params)
+            if state is not None or any(needed in capabilities for needed in ASKING_METHODS.values()):
+                return await self._forward_resumable(ctx, state, capabilities)
         link = await self._link_for(ctx)
         params = era_translation.upstream_params(ctx.params)
 
@@ -146,6 +163,64 @@ class ModernFront:
         if ctx.method == "tools/list":
             self._learn_schemas(result, complete=False)
         return era_translation.modern_result(result, link.initialize_result.get("serverInfo"))
+
+    async def _forward_resumable(
+        self, ctx: ServerRequestContext[Any], state: Any, capabilities: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A request whose upstream call may ask the client something: started, or carried on by
+        a retry that brings the answers."""
+        principal = _principal(ctx)
+        if state is None:
+            link = await self._link_for(ctx)
+            pending = PendingCall(ctx.method, principal)
+            params = era_translation.upstream_params(ctx.params)
+            assert self._task_group is not None
+            self._task_group.start_soon(pending.run, _bind(link.call, ctx.method, params))
+        else:
+            waiting = self._pending.get(state) if isinstance(state, str) else None
+            if waiting is None or waiting[0].principal != principal or waiting[0].method != ctx.method:
+                raise MCPError(
+                    INVALID_PARAMS, "requestState names no call waiting for input (expired, answered, or not yours)"
+                )
+            del self._pending[state]
+            pending, link = waiting
+            answers = (ctx.params or {}).get("inputResponses")
+            pending.answer(answers if isinstance(answers, Mapping) else {})
+        return await self._drive(ctx, pending, link, capabilities)
+
+    async def _drive(
+        self, ctx: ServerRequestContext[Any], pending: PendingCall, link: UpstreamLink, capabilities: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Relay the call's messages on this request's stream until its answer, or until it asks
+        the client something (then this request ends with an ``InputRequiredResult``)."""
+        server_info = link.initialize_result.get("serverInfo")
+        carried_on = False
+        try:
+            if pending.unanswered:  # the retry left some out: ask them again
+                carried_on = True
+                return self._suspend(pending, link, pending.unanswered, server_info)
+            while True:
+                kind, value = await pending.next()
+                if kind == "message":
+                    await _relay(ctx, value)
+                elif kind == "answer":
+                    carried_on = True
+                    return era_translation.modern_result(_result_of(value), server_info)
+                elif question_allowed(pending.question(value), capabilities):
+                    carried_on = True
+                    return self._suspend(pending, link, [value], server_info)
+                else:
+                    pending.refuse(value, refuse(pending.question(value))["error"])
+        finally:
+            if not carried_on:
+                pending.cancel()  # the client closed its request: the call ends upstream too
+
+    def _suspend(self, pending: PendingCall, link: UpstreamLink, keys: list[str], server_info: Any) -> dict[str, Any]:
+        state = secrets.token_urlsafe(24)
+        pending.deadline = anyio.current_time() + PENDING_SECONDS
+        self._pending[state] = (pending, link)
+        result = input_required_result({key: pending.question(key) for key in keys}, state)
+        return era_translation.modern_result(result, server_info)
 
     async def _discover(self, ctx: ServerRequestContext[Any], _params: types.RequestParams) -> dict[str, Any]:
         link = await self._link_for(ctx)
@@ -251,6 +326,10 @@ class ModernFront:
         while True:
             await anyio.sleep(min(30.0, self.idle_seconds / 4))
             now = anyio.current_time()
+            for state, (pending, _) in list(self._pending.items()):
+                if now > pending.deadline:  # its client never came back with the answers
+                    del self._pending[state]
+                    pending.cancel()
             for key, link in list(self._links.items()):
                 if link.closed.is_set() or (link.idle and now - link.last_used > self.idle_seconds):
                     self._links.pop(key, None)
@@ -295,6 +374,14 @@ class ModernFront:
         for tool in tools:
             if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
                 self._schemas[tool["name"]] = tool.get("inputSchema")
+
+
+def _bind(call: Any, method: str, params: dict[str, Any] | None) -> Any:
+    async def bound(**callbacks: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = await call(method, params, **callbacks)
+        return answer
+
+    return bound
 
 
 def _principal(ctx: ServerRequestContext[Any]) -> str | None:

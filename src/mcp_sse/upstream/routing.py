@@ -133,6 +133,9 @@ class RoutingTable:
             child_id = self._by_client.get((session, cancelled)) if isinstance(cancelled, str | int) else None
             if child_id is None:
                 return None
+            # A cancelled request is over for its client (a server need not answer it): it no longer
+            # counts as in flight, so it neither owns the child's next question nor leaks.
+            self._forget(child_id)
             return dict(message, params=dict(params, requestId=child_id))
         return message
 
