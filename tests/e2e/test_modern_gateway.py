@@ -122,18 +122,16 @@ async def test_a_listen_stream_hears_a_change_made_by_another_request(gateway: s
                 assert await anext(aiter(subscription)) == ToolsListChanged()
 
 
-async def test_a_question_the_child_cannot_ask_a_stateless_client_fails_clearly(gateway: str) -> None:
-    """The child's elicitation has nowhere to go on a 2026-07-28 request: the call fails with a
-    message, nothing hangs, and the gateway goes on serving."""
+async def test_a_question_for_a_client_that_cannot_answer_it_fails_clearly(gateway: str) -> None:
+    """The child asks for elicitation; this client declared none: the era's missing-capability
+    error (a server must not rely on what the client did not declare), nothing hangs, and the
+    gateway goes on serving."""
     async with Client(gateway) as client:
         assert client.protocol_version == "2026-07-28"
-        with anyio.fail_after(20):
-            try:
-                result = await client.call_tool("ask_user", {"question": "name?"})
-            except MCPError as exc:
-                assert exc.error.message
-            else:
-                assert result.is_error and "elicitation" in text(result).lower(), text(result)
+        with anyio.fail_after(20), pytest.raises(MCPError) as refused:
+            await client.call_tool("ask_user", {"question": "name?"})
+        assert refused.value.code == -32021
+        assert refused.value.data == {"requiredCapabilities": {"elicitation": {}}}
         assert text(await client.call_tool("echo", {"text": "after"})) == "after"
 
 
@@ -251,3 +249,22 @@ async def test_a_shutdown_ends_listen_streams_with_their_completion_result(
             events = [event async for event in subscription]  # an abrupt end raises SubscriptionLost
     assert events == []
     assert await anyio.to_thread.run_sync(proc.wait, 10) == 143
+
+
+async def test_the_child_sees_each_clients_own_capabilities(gateway: str, request: pytest.FixtureRequest) -> None:
+    """Clients that declare different capabilities reach upstream sessions that declare exactly
+    theirs: per session, different processes (the next one started ahead, so the second client
+    does not wait for a process to start); shared, one process."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Grace"})
+
+    async with Client(gateway) as plain, Client(gateway, elicitation_callback=on_elicit) as asking:
+        plain_pid = text(await plain.call_tool("whoami", {}))
+        asking_pid = text(await asking.call_tool("whoami", {}))
+        assert text(await asking.call_tool("ask_user", {"question": "?"})) == "accept: Grace"
+        assert text(await plain.call_tool("whoami", {})) == plain_pid, "the same upstream session again"
+    if request.node.callspec.params["gateway"] == "shared":
+        assert plain_pid == asking_pid
+    else:
+        assert plain_pid != asking_pid

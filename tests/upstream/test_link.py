@@ -126,7 +126,7 @@ def test_the_envelope_is_taken_off_and_the_rest_kept() -> None:
     assert era_translation.upstream_params(None) is None
 
 
-def test_the_upstream_session_declares_the_clients_capabilities() -> None:
+def test_the_upstream_session_declares_the_clients_own_capabilities() -> None:
     caps = era_translation.handshake_capabilities({"_meta": ENVELOPE})
     assert caps == {"sampling": {}, "extensions": {"x/y": {}}}
     assert era_translation.handshake_capabilities({}) == {}

@@ -30,6 +30,7 @@ __all__ = [
     "ENVELOPE_PREFIX",
     "LOG_LEVELS",
     "capabilities_key",
+    "client_capabilities",
     "discover_result",
     "handshake_capabilities",
     "handshake_notification",
@@ -73,8 +74,13 @@ def upstream_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def handshake_capabilities(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The capabilities an upstream session opened for this request's client declares in its
-    ``initialize``: the client's own. Those that let a server ask something (sampling, elicitation,
-    roots) are answered through the era's ``InputRequiredResult`` (``upstream/input_required.py``)."""
+    ``initialize``: the client's own, so a server that checks them sees the truth (the ones it asks
+    through are answered with the era's ``InputRequiredResult``, ``upstream/input_required.py``)."""
+    return client_capabilities(params)
+
+
+def client_capabilities(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the request's client itself declared."""
     meta = (params or {}).get("_meta")
     declared = meta.get(_CAPABILITIES_KEY) if isinstance(meta, Mapping) else None
     return dict(declared) if isinstance(declared, Mapping) else {}

@@ -239,6 +239,7 @@ class UpstreamLink:
         self.initialize_result: dict[str, Any] = {}
         self.closed = anyio.Event()
         self.pins = 0  # listen streams that keep this link open while idle
+        self.warm_start = False  # a spare: the upstream may start its process before the first message
         self.last_used = anyio.current_time()
 
     # --- the session the upstream serves -------------------------------------------------------

@@ -23,7 +23,9 @@ A question from the upstream during a stateless request (sampling, elicitation, 
 to the client as the era's ``InputRequiredResult`` when the request is one that may answer so
 (``tools/call``, ``prompts/get``, ``resources/read``) and the client declared what the question
 needs; the upstream call waits (``upstream/input_required.py``) for the client's retry with the
-answers. Any other question is answered with an error that says why (``link.refuse``).
+answers. A question the client did not declare it could answer fails its request with the era's
+missing-capability error (-32021); one during any other request, or outside one, is answered
+upstream with an error that says why (``link.refuse``).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from mcp_sse.upstream.input_required import (
 )
 from mcp_sse.upstream.link import LinkClosed, UpstreamLink, refuse
 from mcp_sse.wire import eras
-from mcp_sse.wire.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS
+from mcp_sse.wire.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, MISSING_CLIENT_CAPABILITY
 
 __all__ = ["FORWARDED_METHODS", "ModernFront"]
 
@@ -97,6 +99,8 @@ class ModernFront:
         self._subscribed: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, Any] = {}
         self._pending: dict[str, tuple[PendingCall, UpstreamLink]] = {}  # requestState -> waiting call
+        self._spares: dict[str | None, UpstreamLink] = {}  # per principal, its process already started
+        self._keep_spares = bool(getattr(inner, "spawns_per_session", False))
         self._numbers = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self.server = self._build_server()
@@ -111,9 +115,10 @@ class ModernFront:
             try:
                 yield
             finally:
-                for link in self._links.values():
+                for link in [*self._links.values(), *self._spares.values()]:
                     link.close()
                 self._links.clear()
+                self._spares.clear()
                 self._task_group = None
                 tg.cancel_scope.cancel()
 
@@ -144,11 +149,9 @@ class ModernFront:
         return server
 
     async def _forward(self, ctx: ServerRequestContext[Any], _params: types.RequestParams) -> dict[str, Any]:
-        if ctx.method in RESUMABLE_METHODS:
+        if ctx.method in RESUMABLE_METHODS:  # the upstream may ask the client something
             state = (ctx.params or {}).get("requestState")
-            capabilities = era_translation.handshake_capabilities(ctx.params)
-            if state is not None or any(needed in capabilities for needed in ASKING_METHODS.values()):
-                return await self._forward_resumable(ctx, state, capabilities)
+            return await self._forward_resumable(ctx, state, era_translation.client_capabilities(ctx.params))
         link = await self._link_for(ctx)
         params = era_translation.upstream_params(ctx.params)
 
@@ -210,7 +213,15 @@ class ModernFront:
                     carried_on = True
                     return self._suspend(pending, link, [value], server_info)
                 else:
-                    pending.refuse(value, refuse(pending.question(value))["error"])
+                    question = pending.question(value)
+                    pending.refuse(value, refuse(question)["error"])
+                    needed = ASKING_METHODS.get(str(question.get("method")))
+                    if needed is not None:  # the era's answer to a server relying on an undeclared capability
+                        raise MCPError(
+                            MISSING_CLIENT_CAPABILITY,
+                            f"the server needs the client's {needed} capability ({question.get('method')})",
+                            {"requiredCapabilities": {needed: {}}},
+                        )
         finally:
             if not carried_on:
                 pending.cancel()  # the client closed its request: the call ends upstream too
@@ -292,15 +303,17 @@ class ModernFront:
         if self._task_group is None:
             raise MCPError(INTERNAL_ERROR, "the server is not running")
         self._make_room()
-        link = UpstreamLink(
-            self.inner.serve_session,
-            name=f"stateless-{next(self._numbers)}",
-            principal=principal,
-            capabilities=capabilities,
-            client_info=CLIENT_INFO,
-            on_unrelated=lambda message: self._unrelated(principal, message),
-        )
-        await self._task_group.start(link.run)
+        link = self._spares.pop(principal, None)
+        if link is None or link.closed.is_set():
+            link = self._new_link(principal)
+            await self._task_group.start(link.run)
+        link.capabilities = capabilities
+        if self._keep_spares:
+            # Each upstream session is a process: start the next one now, so a client with other
+            # capabilities waits for an initialize, not for a process to start.
+            spare = self._spares[principal] = self._new_link(principal)
+            spare.warm_start = True
+            self._task_group.start_soon(spare.run)
         try:
             await link.open(eras.LATEST_VERSION)
             if isinstance(link.initialize_result.get("capabilities", {}).get("tools"), Mapping):
@@ -311,6 +324,16 @@ class ModernFront:
         self._links[key] = link
         logger.info("opened upstream session %s for stateless requests", link.id)
         return link
+
+    def _new_link(self, principal: str | None) -> UpstreamLink:
+        return UpstreamLink(
+            self.inner.serve_session,
+            name=f"stateless-{next(self._numbers)}",
+            principal=principal,
+            capabilities={},
+            client_info=CLIENT_INFO,
+            on_unrelated=lambda message: self._unrelated(principal, message),
+        )
 
     def _make_room(self) -> None:
         """Close the least recently used idle link when there are as many as allowed."""

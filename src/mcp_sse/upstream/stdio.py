@@ -167,7 +167,11 @@ def _answers_own_request(table: RoutingTable, obj: dict[str, Any]) -> bool:
 
 
 class StdioUpstream:
-    """Each session gets its own child, started by its first message and ended with the session."""
+    """Each session gets its own child, started by its first message and ended with the session.
+    A session whose ``warm_start`` is true (a spare the 2026-07-28 front keeps ready) has its child
+    started at once, so the process is up when the session's first message comes."""
+
+    spawns_per_session = True
 
     def __init__(self, command: StdioCommand) -> None:
         self.command = command
@@ -197,6 +201,8 @@ class _SessionBridge:
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
             try:
+                if getattr(self.session, "warm_start", False):
+                    await self._start(tg, replay=False)
                 while True:
                     try:
                         inbound = await self.session.receive()
