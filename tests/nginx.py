@@ -23,8 +23,11 @@ STREAMING = """
 
 
 @contextmanager
-def nginx_in_front(upstream_port: int, workdir: Path, location_extra: str) -> Iterator[int]:
-    """Run nginx on a free loopback port proxying to ``upstream_port``; yields its port."""
+def nginx_in_front(upstream_port: int | list[int], workdir: Path, location_extra: str) -> Iterator[int]:
+    """Run nginx on a free loopback port proxying to ``upstream_port`` (several: round robin, a new
+    connection per request, no stickiness); yields its port."""
+    ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
+    servers = "".join(f"    server 127.0.0.1:{p};\n" for p in ports)
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     assert Path(binary).exists(), "nginx is not installed: run ./run test (it installs nginx-light)"
     with socket.socket() as probe:
@@ -47,10 +50,12 @@ http {{
   fastcgi_temp_path {workdir}/fastcgi;
   uwsgi_temp_path {workdir}/uwsgi;
   scgi_temp_path {workdir}/scgi;
+  upstream mcp {{
+{servers}  }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
-      proxy_pass http://127.0.0.1:{upstream_port};
+      proxy_pass http://mcp;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $http_host;

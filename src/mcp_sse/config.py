@@ -86,6 +86,22 @@ class ServerConfig:
             "create_app() defaults to 'memory'."
         ),
     )
+    redis: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Serve as one node of a cluster: 'redis://HOST:PORT/DB' is the Redis every node (and worker) "
+            "shares. The event log and session state live there (it is the event store), each session is "
+            "owned by one node at a time, a request for another node's session is forwarded to it, and a "
+            "dead node's sessions are taken over by the next node that needs them (docs/deploy.md)."
+        ),
+    )
+    cluster_address: str | None = field(
+        default=None,
+        metadata=_doc(
+            "With --redis: the URL other nodes reach this one at, for the requests of sessions it owns. "
+            "Default: the address it listens on (a wildcard host becomes this machine's name)."
+        ),
+    )
     event_store_max_age: float | None = field(
         default=86_400.0,
         metadata=_doc(
@@ -249,6 +265,15 @@ class ServerConfig:
             raise ValueError("drop_every must be positive or None")
         if self.max_events_per_session <= 0 or self.max_event_bytes_per_session <= 0:
             raise ValueError("event log bounds must be positive")
+        if self.redis is not None:
+            scheme, _, rest = self.redis.partition(":")
+            if scheme not in REDIS_SCHEMES or not rest.startswith("//"):
+                raise ValueError(f"redis must be a 'redis://HOST:PORT/DB' URL, not {self.redis!r}")
+            if self.event_store not in ("memory", self.redis):
+                raise ValueError("with redis, the event store is that Redis: leave event_store out")
+            object.__setattr__(self, "event_store", self.redis)
+        if self.cluster_address is not None and not self.cluster_address.startswith(("http://", "https://")):
+            raise ValueError(f"cluster_address must be an http:// or https:// URL, not {self.cluster_address!r}")
         kind, _, path = self.event_store.partition(":")
         redis = kind in REDIS_SCHEMES and path.startswith("//")
         if self.event_store != "memory" and not redis and not (kind == "sqlite" and path and path != ":memory:"):

@@ -167,6 +167,14 @@ class TooManySessions(Rejection):
     code = jsonrpc.INTERNAL_ERROR
 
 
+class TryAgain(Rejection):
+    """Not now, and not the client's fault: a cluster node in the middle of a change (``Retry-After``
+    says when to come back)."""
+
+    status = 503
+    code = jsonrpc.INTERNAL_ERROR
+
+
 class ServerNotReady(Rejection):
     """The app got a request before its lifespan started (it was mounted without one)."""
 

@@ -70,7 +70,8 @@ def _run(
     from mcp_sse.server.app import create_app
 
     source = click.get_current_context().get_parameter_source("config_event_store")
-    if served is not None and port != 0 and source is click.core.ParameterSource.DEFAULT:
+    clustered = options.get("config_redis") is not None
+    if served is not None and port != 0 and source is click.core.ParameterSource.DEFAULT and not clustered:
         # Sessions that survive a restart, by default (docs/durability.md); --event-store memory opts
         # out. Port 0 picks a new address each time, where no client could come back: memory.
         from mcp_sse.cli.state_files import default_event_store

@@ -43,6 +43,9 @@ def serve(
     """Serve until interrupted; ``on_ready`` runs once the server accepts connections."""
     loop, parser = implementations()
     sock = bind_socket(host, port)
+    listening_at = getattr(app, "listening_at", None)
+    if listening_at is not None:
+        listening_at(url_for(sock, ""))  # a cluster node tells its peers where to reach it
     config = uvicorn.Config(
         app,
         lifespan="on",

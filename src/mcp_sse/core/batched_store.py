@@ -417,6 +417,14 @@ class BatchedEventStore:
         log, _ = await self._find(session_id, 0)
         return {key: stream.last_seq for key, stream in log.streams.items()}
 
+    async def forget(self, session_id: str) -> None:
+        """Let go of what this process remembers of a session, keeping it in the backend: another
+        process ran it meanwhile (a cluster), so the next use loads it afresh."""
+        loading = self._loading.get(session_id)
+        if loading is not None:
+            await loading.wait()
+        self._sessions.pop(session_id, None)
+
     async def drop_session(self, session_id: str) -> None:
         loading = self._loading.get(session_id)
         if loading is not None:

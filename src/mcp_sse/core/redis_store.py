@@ -110,6 +110,7 @@ class RedisEventStore(BatchedEventStore):
         ttl_seconds: float | None = None,
         connect_timeout: float = 5.0,
         lock_ttl: float = LOCK_TTL,
+        shared: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(max_events_per_session, max_bytes_per_session, **options)
@@ -118,6 +119,7 @@ class RedisEventStore(BatchedEventStore):
         ttl = ttl_seconds if ttl_seconds is not None else (self.max_age or 86_400.0)
         self.ttl_ms = max(1, int(ttl * 1000))
         self.connect_timeout = connect_timeout
+        self.shared = shared  # several processes, each writing only the sessions it owns (a cluster)
         self._redis: aioredis.Redis | None = None
         self._append_sha: str | None = None
         self._lock_key = f"{prefix}:lock"
@@ -140,7 +142,8 @@ class RedisEventStore(BatchedEventStore):
             await client.aclose()
             raise RedisUnavailable(f"cannot reach Redis at {self.where}: {exc}") from None
         try:
-            await self._lock(client)
+            if not self.shared:
+                await self._lock(client)
         except BaseException:
             await client.aclose()
             raise
@@ -168,6 +171,8 @@ class RedisEventStore(BatchedEventStore):
             await anyio.sleep(0.2)
 
     async def run_backend(self) -> None:
+        if self.shared:
+            return  # no prefix lock: the cluster's ownership keeps each session to one writer
         while True:
             await anyio.sleep(self._lock_ttl_ms / 3000)
             try:
@@ -182,7 +187,8 @@ class RedisEventStore(BatchedEventStore):
     async def close_backend(self) -> None:
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.eval(_RELEASE, 1, self._lock_key, self._lock_value)
+                if not self.shared:
+                    await self._redis.eval(_RELEASE, 1, self._lock_key, self._lock_value)
             await self._redis.aclose()
             self._redis = None
 

@@ -35,7 +35,14 @@ from mcp_sse.core.session_record import SessionRecord
 from mcp_sse.logs import fields
 from mcp_sse.wire import jsonrpc
 
-__all__ = ["CallerLimitReached", "SessionLimitReached", "SessionRegistry", "SessionRunner", "new_session_id"]
+__all__ = [
+    "CallerLimitReached",
+    "Ownership",
+    "SessionLimitReached",
+    "SessionRegistry",
+    "SessionRunner",
+    "new_session_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,15 @@ class SessionRunner(Protocol):
     """Whatever answers a session's messages (see ``mcp_sse.upstream``)."""
 
     async def serve_session(self, session: Session) -> None: ...
+
+
+class Ownership(Protocol):
+    """Who runs a session when several processes share one store (the cluster layer answers; one
+    process alone owns everything)."""
+
+    async def claim_new(self, session_id: str) -> None: ...
+
+    async def release(self, session_id: str) -> None: ...
 
 
 class SessionLimitReached(Exception):
@@ -78,8 +94,10 @@ class SessionRegistry:
         slow_consumer_timeout: float = 30.0,
         revive_timeout: float = 30.0,
         limits: CallerLimits | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self.limits = limits or CallerLimits()
+        self.ownership = ownership
         self.backlog_limit = backlog_limit
         self.revive_timeout = revive_timeout
         self.slow_consumer_timeout = slow_consumer_timeout
@@ -159,10 +177,13 @@ class SessionRegistry:
         per-caller session limit it counts against (``CallerLimitReached`` beyond it)."""
         self._count_session(caller)
         record = None
+        session_id = new_session_id()
         if kind is SessionKind.STREAMABLE and isinstance(self.store, SessionStateStore):
-            record = SessionRecord(new_session_id(), version, initialize, principal=principal)
+            record = SessionRecord(session_id, version, initialize, principal=principal)
         try:
-            session = self._start(record.id if record else new_session_id(), kind, version, record)
+            if self.ownership is not None:
+                await self.ownership.claim_new(session_id)  # before anyone can name it
+            session = self._start(session_id, kind, version, record)
         except BaseException:
             self._uncount_session(caller)
             raise
@@ -301,6 +322,8 @@ class SessionRegistry:
             self.observer.session_closed(session.kind.value)
             said = "kept for the next process" if keep and session.record is not None else "ended"
             logger.info("session %s %s", session.id, said, extra=fields(session_id=session.id))
+            if not keep and self.ownership is not None:
+                await self.ownership.release(session.id)
         await session.close(keep=keep)
 
     async def _reap_forever(self, idle_limit: float) -> None:

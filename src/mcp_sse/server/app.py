@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
+from mcp_sse.cluster.forward import CLIENT_HEADER, HOP_HEADER, OwnerUnreachable
+from mcp_sse.cluster.node import ClusterNode
+from mcp_sse.cluster.placement import RetryLater, ServeHere
 from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
 from mcp_sse.core.limits import CallerLimits
@@ -24,7 +27,7 @@ from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
 from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
-from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady
+from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady, TryAgain
 from mcp_sse.logs import fields
 from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
@@ -36,6 +39,7 @@ from mcp_sse.server.asgi import (
     Scope,
     Send,
     header_map,
+    read_body,
     send_error,
 )
 from mcp_sse.server.asgi import send_response as send_plain
@@ -89,6 +93,7 @@ class McpApp:
         self.authenticator = authenticator_from(self.config, token_verifier)
         self.upstream = upstream
         self.store: EventStore = store if store is not None else event_store_from(self.config)
+        self.cluster = ClusterNode(self.config.redis, self.config.cluster_address) if self.config.redis else None
         self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
         self.registry = SessionRegistry(
             self.store,
@@ -105,6 +110,7 @@ class McpApp:
                 sessions=self.config.sessions_per_caller,
                 streams=self.config.streams_per_caller,
             ),
+            ownership=self.cluster,
         )
         self.guard = RequestGuard(self.config)
         self.proxies = TrustedProxies(self.config.trusted_proxies)
@@ -134,12 +140,90 @@ class McpApp:
                 # ending still writes to it.
                 await stack.enter_async_context(self.store)
             await stack.enter_async_context(self.upstream.lifespan())
+            if self.cluster is not None:
+                # Joined after the store (sessions it takes over load from there), left after the
+                # sessions stop (so peers take them over only once this node has let them go).
+                await stack.enter_async_context(self.cluster.running(self._lost_membership))
             await stack.enter_async_context(self.registry.running())
             self._running = True
             try:
                 yield
             finally:
                 self._running = False
+
+    def listening_at(self, url: str) -> None:
+        """Where the server listens (the command line tells it once the socket is bound)."""
+        if self.cluster is not None:
+            self.cluster.listening_at(url)
+
+    async def _lost_membership(self) -> None:
+        """The cluster took this node for dead: its sessions may run elsewhere now. Every copy here
+        ends (the store keeps them); a request for one goes to whoever owns it."""
+        for session in self.registry.sessions():
+            await self._drop_local(session.id)
+
+    async def _drop_local(self, session_id: str) -> None:
+        session = self.registry.get(session_id)
+        if session is not None:
+            await self.registry.end(session, keep=True)
+        forget = getattr(self.store, "forget", None)
+        if forget is not None:
+            await forget(session_id)
+
+    async def _clustered(
+        self,
+        cluster: ClusterNode,
+        session_id: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        extra: HeaderList,
+        handler: Any,
+    ) -> None:
+        """A request for a session, in a cluster: served here by its owner, else forwarded to it
+        (docs/deploy.md, "A cluster"). Its body is read once, under our limits, whichever it is."""
+        body = b""
+        if scope["method"] == "POST":
+            body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
+        hopped = bool(scope.get(HOP_KEY))
+        for _ in range(3):
+            try:
+                where = await cluster.placement(
+                    session_id, hopped=hopped, held_here=self.registry.get(session_id) is not None
+                )
+            except ValueError:
+                break  # not a session id: the handler answers 404 as for any unknown session
+            if isinstance(where, RetryLater):
+                raise TryAgain(f"Service Unavailable: {where.reason}; try again", headers={"Retry-After": "1"})
+            if isinstance(where, ServeHere):
+                if where.revive:
+                    await self._drop_local(session_id)  # whatever this node remembers of it is stale
+                logger.info("served a request of session %s", session_id, extra=fields(session_id=session_id))
+                break
+            if where.drop_local:
+                await self._drop_local(session_id)
+            try:
+                logger.info(
+                    "forwarded a request of session %s to node %s",
+                    session_id,
+                    where.owner.node,
+                    extra=fields(session_id=session_id),
+                )
+                await cluster.forward(where.owner, scope, body, receive, send)
+                return
+            except OwnerUnreachable:
+                await cluster.evict(where.owner)  # its process is gone: the next placement claims
+        delivered = False
+
+        async def replay() -> ASGIMessage:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await handler(scope, replay, send, headers, extra)
 
     def begin_shutdown(self) -> None:
         """The server stops taking work: end the stateless era's listen streams with their completion
@@ -229,6 +313,8 @@ class McpApp:
         extra: HeaderList = []
         if self.proxies:
             self._apply_forwarding(scope, headers)
+        if self.cluster is not None and HOP_HEADER in headers:
+            self._accept_hop(scope, headers)
         try:
             if sum(len(name) + len(value) for name, value in scope["headers"]) > self.config.max_header_bytes:
                 # httptools sets no bound of its own; h11's is 16 KiB, nginx's 32 KiB by default.
@@ -263,6 +349,16 @@ class McpApp:
             if not tracking_send.started:
                 body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
                 await send_plain(send, 500, body, extra, JSON_CONTENT_TYPE)
+
+    def _accept_hop(self, scope: Scope, headers: dict[str, str]) -> None:
+        """A request another node of the cluster forwarded: served here, seen as from its client.
+        Without the cluster's token the header is a client's, and means nothing."""
+        assert self.cluster is not None
+        if self.cluster.is_hop(headers.pop(HOP_HEADER, None)):
+            scope[HOP_KEY] = True
+            client = headers.pop(CLIENT_HEADER, None)
+            if client:
+                scope["client"] = (client, 0)
 
     def _apply_forwarding(self, scope: Scope, headers: dict[str, str]) -> None:
         """Behind a trusted proxy, the request is seen as its client made it: the client's address
@@ -324,6 +420,10 @@ class McpApp:
             raise NotFound(f"Not Found: {path}; the MCP endpoint is {self.config.path}")
         if not self._running:
             raise ServerNotReady("Server not ready: the app's lifespan has not started (run it with lifespan on)")
+        if self.cluster is not None:
+            session_id = headers.get(SESSION_ID) if path in self._mcp_paths else _query_session(scope, path, self)
+            if session_id:
+                return self._clustered(self.cluster, session_id, scope, receive, send, headers, extra, handler)
         # Returned, not awaited: the caller awaits it, and a held stream keeps one frame less.
         return cast("Awaitable[None]", handler(scope, receive, send, headers, extra))
 
@@ -373,6 +473,17 @@ class _TrackingSend:
         return self.send(message)
 
 
+def _query_session(scope: Scope, path: str, app: McpApp) -> str | None:
+    """The session a 2024-11-05 POST names (``/messages?session_id=``)."""
+    if path not in app._message_paths:
+        return None
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id")
+    return values[0] if values else None
+
+
+HOP_KEY = "mcp_sse.forwarded_by_a_node"
+"""Set in the scope of a request another node forwarded: it is served here, never forwarded again."""
+
 CANNOT_START = (RedisUnavailable, RedisStoreInUse, EventStoreInUse, FileNotFoundError, PermissionError)
 """What stops the app from starting that its operator fixes (a store that cannot be reached or opened)."""
 
@@ -386,6 +497,7 @@ def event_store_from(config: ServerConfig) -> EventStore:
             config.max_events_per_session,
             config.max_event_bytes_per_session,
             max_age_seconds=config.event_store_max_age,
+            shared=config.redis is not None,  # a cluster: each node writes the sessions it owns
         )
     if kind == "sqlite":
         return SQLiteEventStore(

@@ -1,0 +1,100 @@
+"""This process as a node of a cluster: its membership, its claims, and the forwarding of requests
+that belong to another node. The HTTP edge (``server/app.py``) asks it where each request for a
+session goes; the session registry tells it which sessions open and end here (``Ownership``)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from mcp_sse.cluster.directory import NODE_TTL, Directory
+from mcp_sse.cluster.forward import Forwarder
+from mcp_sse.cluster.placement import Owner, Placement, place
+
+__all__ = ["ClusterNode"]
+
+logger = logging.getLogger(__name__)
+
+
+class ClusterNode:
+    def __init__(self, redis_url: str, address: str | None = None, *, node_ttl: float = NODE_TTL) -> None:
+        self.redis_url = redis_url
+        self.address = address
+        self.node_ttl = node_ttl
+        self._directory: Directory | None = None
+        self._forwarder: Forwarder | None = None
+
+    def listening_at(self, url: str) -> None:
+        """Where the server listens, when no address was configured: what peers are told."""
+        if self.address is None:
+            parts = urlsplit(url)
+            host = parts.hostname or "127.0.0.1"
+            if host in ("0.0.0.0", "::"):
+                host = socket.gethostname()
+            netloc = f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
+            self.address = urlunsplit((parts.scheme, netloc, "", "", ""))
+
+    @property
+    def directory(self) -> Directory:
+        if self._directory is None:
+            raise RuntimeError("the cluster node is not running")
+        return self._directory
+
+    @property
+    def node(self) -> str:
+        return self.directory.node
+
+    @asynccontextmanager
+    async def running(self, on_lost: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """Join the cluster for as long as the server runs; leave when it stops (its sessions then
+        go to whichever node next needs them)."""
+        if self.address is None:
+            raise RuntimeError("a cluster node needs cluster_address (where other nodes reach it)")
+        self._directory = Directory(self.redis_url, self.address, node_ttl=self.node_ttl)
+        await self._directory.open()
+        self._forwarder = Forwarder()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._directory.beat_forever, on_lost)
+                try:
+                    yield
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            await self._forwarder.aclose()
+            await self._directory.close()
+            self._directory = None
+
+    # --- Ownership, for the session registry ------------------------------------------------------
+
+    async def claim_new(self, session_id: str) -> None:
+        await self.directory.claim(session_id)
+
+    async def release(self, session_id: str) -> None:
+        await self.directory.release(session_id)
+
+    # --- the edge's questions -----------------------------------------------------------------
+
+    def is_hop(self, value: str | None) -> bool:
+        """Whether a request came from another node of this cluster (it carries the cluster token)."""
+        return value is not None and self._directory is not None and hmac.compare_digest(value, self.directory.token)
+
+    async def placement(self, session_id: str, *, hopped: bool, held_here: bool) -> Placement:
+        owner = await self.directory.claim(session_id)
+        return place(self.node, owner, hopped=hopped, held_here=held_here)
+
+    async def forward(
+        self, owner: Owner, scope: MutableMapping[str, Any], body: bytes, receive: Any, send: Any
+    ) -> None:
+        assert self._forwarder is not None
+        await self._forwarder.forward(owner, self.directory.token, scope, body, receive, send)
+
+    async def evict(self, owner: Owner) -> None:
+        await self.directory.evict(owner)

@@ -1,0 +1,183 @@
+"""A cluster: a real Redis, three ``mcp-sse serve --redis`` nodes, and a real nginx in front of them
+round robin with no stickiness (a new upstream connection per request). Official-SDK clients run
+whole sessions whose requests land on different nodes; a node dies with SIGKILL mid-session and
+the clients go on; a node stopped with SIGTERM mid-stream is resumed elsewhere."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+import orjson
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from mcp_sse.wire.sse import SSEDecoder
+from tests.cluster import Node, nodes
+from tests.nginx import STREAMING, nginx_in_front
+from tests.redis_server import redis_server
+
+pytestmark = pytest.mark.anyio
+
+APP = ["--app", "tests.servers:build_test_server"]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[Node]]]:
+    with redis_server(tmp_path / "redis") as redis, nodes(tmp_path, redis.url, APP) as running:
+        with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
+            yield f"http://127.0.0.1:{port}/mcp", running
+
+
+def text(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+def served_by(running: list[Node], session_id: str) -> set[int]:
+    """The nodes that took a request of the session, forwarding it or serving it."""
+    return {
+        node.port
+        for node in running
+        if re.search(rf"(forwarded|served) a request of session {re.escape(session_id)}", node.log.read_text())
+    }
+
+
+async def test_a_session_spans_the_nodes(cluster: tuple[str, list[Node]]) -> None:
+    url, running = cluster
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with streamable_http_client(url) as (read, write):
+        async with ClientSession(read, write, message_handler=on_message) as session:
+            await session.initialize()
+            for round_ in range(4):
+                progress: list[float] = []
+
+                async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                    progress.append(value)  # noqa: B023 - each round's own list
+
+                result = await session.call_tool("count", {"to": 10, "delay_ms": 5}, progress_callback=on_progress)
+                assert text(result) == "counted to 10"
+                assert progress == [float(i) for i in range(1, 11)], round_
+            assert {"count", "echo"} <= {tool.name for tool in (await session.list_tools()).tools}
+            await anyio.sleep(0.3)  # the GET stream is open, on whichever node nginx chose
+            assert text(await session.call_tool("announce", {})) == "announced"
+            with anyio.fail_after(10):
+                await changed.wait()
+            session_id = _session_id(running)
+    assert len(served_by(running, session_id)) >= 2, "round robin spreads one session's requests"
+
+
+def _session_id(running: list[Node]) -> str:
+    for node in running:
+        if match := re.search(r"session (\S+) opened", node.log.read_text()):
+            return match.group(1)
+    raise AssertionError("no node opened a session")
+
+
+async def sse_events(response: httpx2.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_raw():
+        for event in decoder.feed(chunk):
+            if event.data:
+                yield event.id or "", orjson.loads(event.data)
+
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+
+
+async def open_session(http: httpx2.AsyncClient, url: str) -> dict[str, str]:
+    opened = await http.post(url, json=INIT, headers=HEADERS)
+    session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+    await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session | HEADERS)
+    return session
+
+
+async def test_a_stream_cut_on_one_node_resumes_through_another(cluster: tuple[str, list[Node]]) -> None:
+    url, _ = cluster
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "count", "arguments": {"to": 30, "delay_ms": 20}, "_meta": {"progressToken": "p"}},
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        session = await open_session(http, url)
+        before: list[float] = []
+        last_id = ""
+        async with http.stream("POST", url, json=call, headers=session | HEADERS) as stream:
+            async for event_id, message in sse_events(stream):
+                if message.get("method") == "notifications/progress":
+                    before.append(message["params"]["progress"])
+                    last_id = event_id
+                if len(before) == 5:
+                    break
+        after: list[float] = []
+        answer: dict[str, Any] = {}
+        with anyio.fail_after(20):
+            resume = session | {"accept": "text/event-stream", "last-event-id": last_id}
+            async with http.stream("GET", url, headers=resume) as stream:
+                async for _, message in sse_events(stream):
+                    if message.get("method") == "notifications/progress":
+                        after.append(message["params"]["progress"])
+                    if message.get("id") == 2:
+                        answer = message
+                        break
+    assert before == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert after == [float(i) for i in range(6, 31)], "the rest, nothing twice, nothing lost"
+    assert answer["result"]["content"][0]["text"] == "counted to 30"
+
+
+async def test_a_node_killed_mid_session(cluster: tuple[str, list[Node]]) -> None:
+    """SIGKILL the node that runs the session, during a call: that call fails with an error, the
+    session goes on on another node (its state from Redis), and later calls work."""
+    url, running = cluster
+    async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        assert text(await session.call_tool("echo", {"text": "before"})) == "before"
+        owner = _owner_of(running, _session_id(running))
+        failed: list[BaseException] = []
+
+        async def doomed() -> None:
+            try:
+                await session.call_tool("count", {"to": 200, "delay_ms": 50})
+            except MCPError as exc:
+                failed.append(exc)
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(doomed)
+                await anyio.sleep(1.0)
+                owner.kill()
+        assert failed, "the call in flight on the dead node ends with an error"
+        with anyio.fail_after(30):
+            assert text(await session.call_tool("echo", {"text": "after"})) == "after"
+            counted = await session.call_tool("count", {"to": 5})
+        assert text(counted) == "counted to 5"
+
+
+def _owner_of(running: list[Node], session_id: str) -> Node:
+    for node in running:
+        if f"session {session_id} opened" in node.log.read_text() or f"session {session_id} brought back" in (
+            node.log.read_text()
+        ):
+            return node
+    raise AssertionError("no node runs the session")
