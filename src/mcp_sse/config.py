@@ -102,6 +102,14 @@ class ServerConfig:
             "Default: the address it listens on (a wildcard host becomes this machine's name)."
         ),
     )
+    shutdown_grace: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds a stopping server waits for the calls in progress to finish (their streams already "
+            "ended with a retry, so clients resume elsewhere or after the restart) before it answers the "
+            "rest with an error. In a cluster its sessions go to other nodes only after that."
+        ),
+    )
     event_store_max_age: float | None = field(
         default=86_400.0,
         metadata=_doc(
@@ -257,6 +265,8 @@ class ServerConfig:
                 raise ValueError(f"trusted_proxies: {proxy!r} is not an address or a CIDR network") from None
         if self.max_sessions is not None and self.max_sessions <= 0:
             raise ValueError("max_sessions must be positive or None")
+        if self.shutdown_grace < 0:
+            raise ValueError("shutdown_grace must not be negative")
         if self.keepalive_interval <= 0:
             raise ValueError("keepalive_interval must be positive")
         if self.slow_consumer_timeout <= 0:

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from mcp_sse.wire.sse import SSEDecoder
-from tests.cluster import Node, nodes
+from tests.cluster_nodes import Node, nodes
 from tests.nginx import STREAMING, nginx_in_front
 from tests.redis_server import redis_server
 
@@ -181,3 +181,56 @@ def _owner_of(running: list[Node], session_id: str) -> Node:
         ):
             return node
     raise AssertionError("no node runs the session")
+
+
+async def test_a_node_drained_with_sigterm_mid_stream(cluster: tuple[str, list[Node]]) -> None:
+    """SIGTERM the node that runs the session while a call streams: the stream ends with a retry,
+    the call finishes there (bounded), and the resume, on another node once the draining one has
+    left, brings every remaining event and the answer, nothing twice."""
+    url, running = cluster
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "count", "arguments": {"to": 40, "delay_ms": 50}, "_meta": {"progressToken": "p"}},
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        session = await open_session(http, url)
+        owner = _owner_of(running, session["mcp-session-id"])
+        seen: list[float] = []
+        last_id = ""
+        after_sigterm = b""
+        async with http.stream("POST", url, json=call, headers=session | HEADERS) as stream:
+            decoder = SSEDecoder()
+            async for chunk in stream.aiter_raw():
+                if owner.process.poll() is not None or len(seen) >= 5:
+                    after_sigterm += chunk
+                for event in decoder.feed(chunk):
+                    if event.data:
+                        message = orjson.loads(event.data)
+                        if message.get("method") == "notifications/progress":
+                            seen.append(message["params"]["progress"])
+                            last_id = event.id or last_id
+                if len(seen) == 5 and owner.process.poll() is None:
+                    owner.process.terminate()
+        assert b"retry:" in after_sigterm, "the draining node ended the stream with a retry"
+        assert len(seen) < 40, "the stream ended before the call did"
+        answer: dict[str, Any] = {}
+        with anyio.fail_after(40):
+            while not answer:
+                resume = session | {"accept": "text/event-stream", "last-event-id": last_id}
+                async with http.stream("GET", url, headers=resume) as stream:
+                    if stream.status_code == 503:
+                        await anyio.sleep(float(stream.headers.get("retry-after", "1")))
+                        continue
+                    assert stream.status_code == 200, await stream.aread()
+                    async for event_id, message in sse_events(stream):
+                        if message.get("method") == "notifications/progress":
+                            seen.append(message["params"]["progress"])
+                            last_id = event_id
+                        if message.get("id") == 2:
+                            answer = message
+                            break
+    assert seen == [float(i) for i in range(1, 41)], "every step once, across the drain"
+    assert answer["result"]["content"][0]["text"] == "counted to 40"
+    assert owner.process.wait(timeout=20) == 143

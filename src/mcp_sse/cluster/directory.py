@@ -121,6 +121,14 @@ class Directory:
                 self.node = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
                 await self.redis.set(self._node_key(self.node), self.address, px=self.node_ttl_ms)
 
+    async def mark_draining(self) -> None:
+        """This node is stopping: it takes no new requests, and finishes the calls it has before
+        its sessions may go elsewhere. Peers that cannot reach it meanwhile say "come back"."""
+        await self.redis.set(f"{self._node_key(self.node)}:draining", "1", px=self.node_ttl_ms * 10)
+
+    async def is_draining(self, owner: Owner) -> bool:
+        return bool(await self.redis.exists(f"{self._node_key(owner.node)}:draining"))
+
     async def claim(self, session_id: str) -> Owner:
         """The session's owner: this node if nobody alive holds it (then it is ours now)."""
         found: Any = await self.redis.eval(

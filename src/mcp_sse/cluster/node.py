@@ -52,9 +52,11 @@ class ClusterNode:
         return self.directory.node
 
     @asynccontextmanager
-    async def running(self, on_lost: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    async def running(
+        self, on_lost: Callable[[], Awaitable[None]], before_leaving: Callable[[], Awaitable[None]]
+    ) -> AsyncIterator[None]:
         """Join the cluster for as long as the server runs; leave when it stops (its sessions then
-        go to whichever node next needs them)."""
+        go to whichever node next needs them, once ``before_leaving`` wrote out what they did)."""
         if self.address is None:
             raise RuntimeError("a cluster node needs cluster_address (where other nodes reach it)")
         self._directory = Directory(self.redis_url, self.address, node_ttl=self.node_ttl)
@@ -66,6 +68,8 @@ class ClusterNode:
                 try:
                     yield
                 finally:
+                    with anyio.CancelScope(shield=True):
+                        await before_leaving()
                     tg.cancel_scope.cancel()
         finally:
             await self._forwarder.aclose()
@@ -96,5 +100,14 @@ class ClusterNode:
         assert self._forwarder is not None
         await self._forwarder.forward(owner, self.directory.token, scope, body, receive, send)
 
-    async def evict(self, owner: Owner) -> None:
+    async def evict(self, owner: Owner) -> bool:
+        """``owner`` cannot be reached: unless it is draining (then it is finishing its calls, and
+        the request should come back shortly: False), it is gone, and its membership with it."""
+        if await self.directory.is_draining(owner):
+            return False
         await self.directory.evict(owner)
+        return True
+
+    async def start_draining(self) -> None:
+        if self._directory is not None:
+            await self._directory.mark_draining()

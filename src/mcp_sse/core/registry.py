@@ -156,6 +156,15 @@ class SessionRegistry:
     def inbound_depth(self) -> int:
         return sum(session.inbound_depth for session in self._sessions.values())
 
+    async def settle(self, within: float) -> int:
+        """Wait, at most ``within`` seconds, for the calls in progress to be answered (a stopping
+        server lets them finish); how many sessions were still busy when the time ran out."""
+        deadline = anyio.current_time() + within
+        # A bounded wait at shutdown, checked 20 times a second; no message path waits like this.
+        while (busy := sum(s.busy for s in self._sessions.values())) and anyio.current_time() < deadline:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+        return busy
+
     def sessions(self) -> list[Session]:
         """The live sessions, oldest first (a copy: safe to hold across awaits)."""
         return list(self._sessions.values())

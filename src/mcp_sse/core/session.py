@@ -418,6 +418,11 @@ class Session:
 
     # --- the upstream's side ---------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """Whether a request of the client is still being worked on."""
+        return bool(self._request_streams)
+
     async def receive(self) -> Inbound:
         """The next client message; raises anyio.EndOfStream once the session has ended."""
         return await self._inbound.receive()

@@ -6,6 +6,7 @@ a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -143,7 +144,7 @@ class McpApp:
             if self.cluster is not None:
                 # Joined after the store (sessions it takes over load from there), left after the
                 # sessions stop (so peers take them over only once this node has let them go).
-                await stack.enter_async_context(self.cluster.running(self._lost_membership))
+                await stack.enter_async_context(self.cluster.running(self._lost_membership, self._write_out))
             await stack.enter_async_context(self.registry.running())
             self._running = True
             try:
@@ -155,6 +156,13 @@ class McpApp:
         """Where the server listens (the command line tells it once the socket is bound)."""
         if self.cluster is not None:
             self.cluster.listening_at(url)
+
+    async def _write_out(self) -> None:
+        """Everything the sessions did (they were kept, calls still in progress answered with an
+        error) is in the store before another node may take them."""
+        flush = getattr(self.store, "flush", None)
+        if flush is not None:
+            await flush()
 
     async def _lost_membership(self) -> None:
         """The cluster took this node for dead: its sessions may run elsewhere now. Every copy here
@@ -213,7 +221,12 @@ class McpApp:
                 await cluster.forward(where.owner, scope, body, receive, send)
                 return
             except OwnerUnreachable:
-                await cluster.evict(where.owner)  # its process is gone: the next placement claims
+                if not await cluster.evict(where.owner):  # gone: the next placement claims its sessions
+                    raise TryAgain(
+                        "Service Unavailable: the session's node is finishing its calls before it stops; "
+                        "try again shortly",
+                        headers={"Retry-After": "1"},
+                    ) from None
         delivered = False
 
         async def replay() -> ASGIMessage:
@@ -232,6 +245,8 @@ class McpApp:
         end = getattr(self.upstream, "end_subscriptions", None)
         if end is not None:
             end()
+        if self.cluster is not None:
+            asyncio.get_running_loop().create_task(self.cluster.start_draining())
         ended = self.registry.end_streams(self.config.retry_ms)
         if ended:
             logger.info(
@@ -255,6 +270,9 @@ class McpApp:
                 await send({"type": "lifespan.startup.complete"})
                 message = await receive()
                 assert message["type"] == "lifespan.shutdown"
+                unfinished = await self.registry.settle(self.config.shutdown_grace)
+                if unfinished:
+                    logger.info("shutting down with calls of %d session(s) still in progress", unfinished)
         except CANNOT_START as exc:  # the operator's to fix, and the message says how: no traceback
             logger.error("mcp-sse cannot start: %s", exc)
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
