@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
 from tests.nginx import STREAMING, nginx_in_front
-from tests.redis_server import redis_server
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +30,18 @@ APP = ["--app", "tests.servers:build_test_server"]
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[str, list[Node]]]:
-    with redis_server(tmp_path / "redis") as redis, nodes(tmp_path, redis.url, APP) as running:
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis", persistent=True)  # a restart keeps what was written
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[str, list[Node]]]:
+    with nodes(tmp_path, redis.url, APP) as running:
         with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
             yield f"http://127.0.0.1:{port}/mcp", running
 
@@ -234,3 +244,37 @@ async def test_a_node_drained_with_sigterm_mid_stream(cluster: tuple[str, list[N
     assert seen == [float(i) for i in range(1, 41)], "every step once, across the drain"
     assert answer["result"]["content"][0]["text"] == "counted to 40"
     assert owner.process.wait(timeout=20) == 143
+
+
+async def test_redis_away_means_503_and_back_means_business_as_usual(
+    cluster: tuple[str, list[Node]], redis: RedisServer
+) -> None:
+    """Lost while running: a request that needs Redis gets 503 with Retry-After and a JSON-RPC
+    error; once it is back, the same session goes on with what it had."""
+    url, _ = cluster
+    echo = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}
+    async with httpx2.AsyncClient(timeout=30) as http:
+        session = await open_session(http, url)
+        assert (await http.post(url, json=echo, headers=session | HEADERS)).status_code == 200
+        redis.stop()
+        try:
+            refused = [await http.post(url, json=echo | {"id": n}, headers=session | HEADERS) for n in range(6)]
+            opened = await http.post(url, json=INIT, headers=HEADERS)
+        finally:
+            redis.start()
+        statuses = {answer.status_code for answer in refused}
+        assert 503 in statuses and statuses <= {200, 503}, statuses  # the owner itself still answers
+        for answer in refused:
+            if answer.status_code == 503:
+                assert answer.headers["retry-after"] == "1"
+                assert answer.json()["error"]["code"] == -32603
+                assert "Redis" in answer.json()["error"]["message"]
+        assert opened.status_code in (200, 503)
+        with anyio.fail_after(20):
+            while True:
+                again = await http.post(url, json=echo | {"id": 99}, headers=session | HEADERS)
+                if again.status_code != 503:
+                    break
+                await anyio.sleep(0.5)
+        assert again.status_code == 200, again.text
+        assert "x" in again.text

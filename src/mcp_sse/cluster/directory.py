@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from mcp_sse.cluster.placement import Owner
 from mcp_sse.core.redis_store import RedisUnavailable, session_key
+from mcp_sse.core.registry import OwnershipUnavailable
 
 __all__ = ["NODE_TTL", "Directory"]
 
@@ -127,19 +128,21 @@ class Directory:
         await self.redis.set(f"{self._node_key(self.node)}:draining", "1", px=self.node_ttl_ms * 10)
 
     async def is_draining(self, owner: Owner) -> bool:
-        return bool(await self.redis.exists(f"{self._node_key(owner.node)}:draining"))
+        try:
+            return bool(await self.redis.exists(f"{self._node_key(owner.node)}:draining"))
+        except (RedisError, OSError) as exc:
+            raise OwnershipUnavailable(f"the cluster's Redis cannot be reached ({exc})") from None
 
     async def claim(self, session_id: str) -> Owner:
-        """The session's owner: this node if nobody alive holds it (then it is ours now)."""
-        found: Any = await self.redis.eval(
-            _CLAIM,
-            1,
-            self._owner_key(session_id),
-            self.node,
-            self.address,
-            f"{self.prefix}:node:",
-            int(OWNER_TTL * 1000),
-        )
+        """The session's owner: this node if nobody alive holds it (then it is ours now).
+        OwnershipUnavailable while Redis cannot be reached; ValueError for what is no session id."""
+        key = self._owner_key(session_id)
+        try:
+            found: Any = await self.redis.eval(
+                _CLAIM, 1, key, self.node, self.address, f"{self.prefix}:node:", int(OWNER_TTL * 1000)
+            )
+        except (RedisError, OSError) as exc:
+            raise OwnershipUnavailable(f"the cluster's Redis cannot be reached ({exc})") from None
         node, address = (bytes(part).decode() for part in found)
         return Owner(node, address)
 
@@ -151,5 +154,8 @@ class Directory:
     async def evict(self, owner: Owner) -> None:
         """``owner`` refused a connection: its process is gone, and so is its membership (only if
         it is still the member that was at that address)."""
-        await self.redis.eval(_DELETE_IF, 1, self._node_key(owner.node), owner.address)
+        try:
+            await self.redis.eval(_DELETE_IF, 1, self._node_key(owner.node), owner.address)
+        except (RedisError, OSError) as exc:
+            raise OwnershipUnavailable(f"the cluster's Redis cannot be reached ({exc})") from None
         logger.warning("node %s at %s refused a connection: its sessions are taken over", owner.node, owner.address)

@@ -53,6 +53,10 @@ class SessionRunner(Protocol):
     async def serve_session(self, session: Session) -> None: ...
 
 
+class OwnershipUnavailable(Exception):
+    """Who owns a session cannot be known now (the cluster's Redis is away): try again shortly."""
+
+
 class Ownership(Protocol):
     """Who runs a session when several processes share one store (the cluster layer answers; one
     process alone owns everything)."""

@@ -26,7 +26,7 @@ from mcp_sse.core.events import EventStore
 from mcp_sse.core.limits import CallerLimits
 from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
-from mcp_sse.core.registry import SessionRegistry
+from mcp_sse.core.registry import OwnershipUnavailable, SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady, TryAgain
 from mcp_sse.logs import fields
@@ -58,7 +58,7 @@ from mcp_sse.server.auth import (
 )
 from mcp_sse.server.dashboard import Dashboard
 from mcp_sse.server.forwarded import TrustedProxies
-from mcp_sse.server.intake import too_many_for_caller
+from mcp_sse.server.intake import cluster_away, too_many_for_caller
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_sse.server.metrics import Metrics
@@ -202,6 +202,8 @@ class McpApp:
                 )
             except ValueError:
                 break  # not a session id: the handler answers 404 as for any unknown session
+            except OwnershipUnavailable as exc:
+                raise cluster_away(exc) from None
             if isinstance(where, RetryLater):
                 raise TryAgain(f"Service Unavailable: {where.reason}; try again", headers={"Retry-After": "1"})
             if isinstance(where, ServeHere):
@@ -221,7 +223,11 @@ class McpApp:
                 await cluster.forward(where.owner, scope, body, receive, send)
                 return
             except OwnerUnreachable:
-                if not await cluster.evict(where.owner):  # gone: the next placement claims its sessions
+                try:
+                    evicted = await cluster.evict(where.owner)
+                except OwnershipUnavailable as exc:
+                    raise cluster_away(exc) from None
+                if not evicted:  # else gone: the next placement claims its sessions
                     raise TryAgain(
                         "Service Unavailable: the session's node is finishing its calls before it stops; "
                         "try again shortly",

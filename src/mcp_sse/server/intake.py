@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from mcp_sse.config import ServerConfig
 from mcp_sse.core.limits import Refused, retry_after_header
-from mcp_sse.core.registry import CallerLimitReached, SessionLimitReached, SessionRegistry
+from mcp_sse.core.registry import CallerLimitReached, OwnershipUnavailable, SessionLimitReached, SessionRegistry
 from mcp_sse.core.session import Session, SessionKind
-from mcp_sse.errors import InvalidRequest, ParseError, TooManyRequests, TooManySessions, UnsupportedMediaType
+from mcp_sse.errors import InvalidRequest, ParseError, TooManyRequests, TooManySessions, TryAgain, UnsupportedMediaType
 from mcp_sse.server.asgi import Receive, read_body
 from mcp_sse.wire import jsonrpc
 
@@ -83,3 +83,10 @@ async def open_session(
         raise too_many_for_caller(exc.refused) from None
     except SessionLimitReached:
         raise too_many_sessions(config) from None
+    except OwnershipUnavailable as exc:
+        raise cluster_away(exc) from None
+
+
+def cluster_away(exc: Exception) -> TryAgain:
+    """503 while the cluster's Redis cannot be reached: nothing is lost, the client comes back."""
+    return TryAgain(f"Service Unavailable: {exc}; try again shortly", headers={"Retry-After": "1"})
