@@ -34,8 +34,7 @@ STEPS = 2000
 KILL_AFTER = 300
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+def server_process(request: pytest.FixtureRequest, tmp_path: Path, *extra: str) -> Iterator[ServerProcess]:
     if request.param == "redis":
         redis: RedisServer = request.getfixturevalue("redis")
         store = redis.url.rsplit("/", 1)[0] + "/1"  # a database of its own
@@ -43,12 +42,23 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPro
         store = f"sqlite:{tmp_path / 'events.db'}"
     # The SDK client tries twice, ``retry`` apart, before it gives a request up: leave it time for a
     # Python process to start.
-    process = ServerProcess(store, tmp_path, "--retry-ms", "2500", "--log-level", "info")
+    process = ServerProcess(store, tmp_path, "--retry-ms", "2500", "--log-level", "info", *extra)
     process.start()
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    yield from server_process(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def impatient_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """One that does not wait for calls in progress when it stops (``--shutdown-grace 0``)."""
+    yield from server_process(request, tmp_path, "--shutdown-grace", "0")
 
 
 async def call_until_killed(
@@ -123,9 +133,43 @@ async def test_the_sdk_client_comes_through_a_crash_on_the_same_session(server: 
     assert server.log().count("opened (streamable-http") == 1, "and no new one was opened"
 
 
-async def test_a_clean_restart_keeps_the_session_and_answers_the_call_in_progress(server: ServerProcess) -> None:
-    """SIGTERM, as a deploy sends it: the session is kept, not ended; its call in progress is
-    answered with the restart error, and the SDK client's next call works on the same session."""
+async def test_a_clean_restart_lets_the_call_in_progress_finish(server: ServerProcess) -> None:
+    """SIGTERM, as a deploy sends it: the stream ends with a retry, the call finishes within the
+    shutdown grace, and the SDK client, resuming from the restarted process, gets every step and the
+    answer, on the same session."""
+    async with streamable_http_client(server.url) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            progress: list[float] = []
+            restarted = anyio.Event()
+
+            async def stop_and_start() -> None:
+                await anyio.to_thread.run_sync(server.terminate)
+                await anyio.to_thread.run_sync(server.start)
+                restarted.set()
+
+            async with anyio.create_task_group() as tg:
+
+                async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                    progress.append(value)
+                    if len(progress) == 100:
+                        tg.start_soon(stop_and_start)
+
+                with anyio.fail_after(60):
+                    result = await session.call_tool("count", {"to": 400, "delay_ms": 5}, progress_callback=on_progress)
+            assert restarted.is_set()
+            assert result.content[0].text == "counted to 400", server.log()  # type: ignore[union-attr]
+            assert progress == [float(i) for i in range(1, 401)]
+            after = await session.call_tool("echo", {"text": "after"})
+            assert after.content[0].text == "after"  # type: ignore[union-attr]
+
+
+async def test_a_clean_restart_keeps_the_session_and_answers_the_call_in_progress(
+    impatient_server: ServerProcess,
+) -> None:
+    """SIGTERM with no grace: the session is kept, not ended; its call in progress is answered with
+    the restart error, and the SDK client's next call works on the same session."""
+    server = impatient_server
     async with streamable_http_client(server.url) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
