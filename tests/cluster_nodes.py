@@ -22,7 +22,9 @@ class Node:
     def __init__(self, workdir: Path, redis_url: str, serve_args: list[str], index: int) -> None:
         self.port = free_port()
         self.log = workdir / f"node-{index}.log"
-        args = ["serve", *serve_args, "--redis", redis_url, "--port", str(self.port), "--log-level", "info"]
+        options = ["--redis", redis_url, "--port", str(self.port), "--log-level", "info"]
+        # A command after -- takes the rest of the line, so the options go before it.
+        args = ["serve", *options, *serve_args] if serve_args[:1] == ["--"] else ["serve", *serve_args, *options]
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "mcp_sse", *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT

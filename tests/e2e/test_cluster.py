@@ -6,6 +6,7 @@ the clients go on; a node stopped with SIGTERM mid-stream is resumed elsewhere."
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
 from tests.nginx import STREAMING, nginx_in_front
 from tests.redis_server import RedisServer
+from tests.servers import ROOT
 
 pytestmark = pytest.mark.anyio
 
 APP = ["--app", "tests.servers:build_test_server"]
+STDIO = ["--", sys.executable, str(ROOT / "tests" / "stdio_server.py")]
 
 
 @pytest.fixture
@@ -39,9 +42,11 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[str, list[Node]]]:
-    with nodes(tmp_path, redis.url, APP) as running:
+@pytest.fixture(params=["sdk", "stdio"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path, redis: RedisServer) -> Iterator[tuple[str, list[Node]]]:
+    """Three nodes hosting the tests' SDK server, or each running it as a stdio process per session
+    (``serve -- CMD``): a session's process runs on its owner, and a new owner starts a new one."""
+    with nodes(tmp_path, redis.url, APP if request.param == "sdk" else STDIO) as running:
         with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
             yield f"http://127.0.0.1:{port}/mcp", running
 
