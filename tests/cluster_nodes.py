@@ -19,10 +19,11 @@ from tests.servers import ROOT
 
 
 class Node:
-    def __init__(self, workdir: Path, redis_url: str, serve_args: list[str], index: int) -> None:
+    def __init__(self, workdir: Path, redis_url: str | None, serve_args: list[str], index: int) -> None:
         self.port = free_port()
         self.log = workdir / f"node-{index}.log"
-        options = ["--redis", redis_url, "--port", str(self.port), "--log-level", "info"]
+        shared = ["--redis", redis_url] if redis_url else ["--event-store", "memory"]  # None: nothing shared
+        options = [*shared, "--port", str(self.port), "--log-level", "info"]
         # A command after -- takes the rest of the line, so the options go before it.
         args = ["serve", *options, *serve_args] if serve_args[:1] == ["--"] else ["serve", *serve_args, *options]
         with self.log.open("w") as out:
@@ -67,7 +68,7 @@ class Node:
 
 
 @contextmanager
-def nodes(workdir: Path, redis_url: str, serve_args: list[str], count: int = 3) -> Iterator[list[Node]]:
+def nodes(workdir: Path, redis_url: str | None, serve_args: list[str], count: int = 3) -> Iterator[list[Node]]:
     started = [Node(workdir, redis_url, serve_args, index) for index in range(count)]
     try:
         for node in started:

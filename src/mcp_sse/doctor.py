@@ -83,7 +83,7 @@ class Doctor:
         if self.locked_out:
             return self.report
         if await self.check_streamable():
-            checks = [self.check_redirect, self.check_priming_and_resume, self.check_get_stream]
+            checks = [self.check_redirect, self.check_priming_and_resume, self.check_get_stream, self.check_nodes]
             checks += [self.check_origin, self.check_host, self.check_cors]
             if self.idle_seconds:
                 checks.append(self.check_idle)
@@ -541,6 +541,35 @@ class Doctor:
             )
         else:
             self.report.add("idle", "OK", f"an idle event stream stayed open for {self.idle_seconds:g}s")
+
+    async def check_nodes(self) -> None:
+        """Whether every request of one session finds it, whichever process or node a load
+        balancer picks: each probe on a new connection, as a client behind a proxy may arrive.
+        Some answered and some "session not found" means several nodes without a shared store."""
+        if self.session_id is None:
+            return  # a server without sessions: any node can answer anything
+        probes = 8
+        ping = {"jsonrpc": "2.0", "id": "doctor-ping", "method": "ping"}
+        statuses = []
+        for _ in range(probes):
+            response = await self.http.post(
+                self.url, content=orjson.dumps(ping), headers=self._session_headers(connection="close")
+            )
+            statuses.append(response.status_code)
+        lost = statuses.count(404)
+        if lost and lost < probes:
+            self.report.add(
+                "nodes",
+                "FAIL",
+                f"{lost} of {probes} requests of one session were answered 'session not found': they reached "
+                "processes or nodes that do not share sessions",
+                "run every node (and worker) with --redis redis://HOST:PORT/DB, or make the balancer sticky "
+                '(docs/deploy.md, "A cluster")',
+            )
+        elif lost:
+            self.report.add("nodes", "WARN", "the session was lost between two requests", "check the server's logs")
+        else:
+            self.report.add("nodes", "OK", f"{probes} requests of one session, each on a new connection, all found it")
 
     async def close_session(self) -> None:
         if self.session_id:

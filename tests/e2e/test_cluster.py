@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
+from tests.e2e.test_doctor import doctor, rows
 from tests.nginx import STREAMING, nginx_in_front
 from tests.redis_server import RedisServer
 from tests.servers import ROOT
@@ -283,3 +284,20 @@ async def test_redis_away_means_503_and_back_means_business_as_usual(
                 await anyio.sleep(0.5)
         assert again.status_code == 200, again.text
         assert "x" in again.text
+
+
+def test_the_doctor_tells_nodes_that_share_nothing(tmp_path: Path) -> None:
+    """Two nodes behind a round-robin balancer, each with its own memory: sessions get lost, and
+    the doctor says so with the fix."""
+    with nodes(tmp_path, None, APP, count=2) as running:
+        with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
+            done = doctor(f"http://127.0.0.1:{port}/mcp")
+    assert rows(done.stdout)["nodes"] == "FAIL", done.stdout
+    assert "--redis" in done.stdout
+    assert done.returncode != 0
+
+
+def test_the_doctor_finds_a_cluster_whole(cluster: tuple[str, list[Node]]) -> None:
+    url, _ = cluster
+    done = doctor(url)
+    assert rows(done.stdout)["nodes"] == "OK", done.stdout
