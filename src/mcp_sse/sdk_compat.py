@@ -1,7 +1,8 @@
 """Every use of the official SDK's private API, in one place that the ``mcp>=2.3,<2.4`` pin in
 pyproject.toml protects: when a minor release moves one of these, this module is what changes.
 
-What is here: the SDK's stateless (2026-07-28) HTTP entry point, the low-level ``Server`` behind an
+What is here: the SDK's stateless (2026-07-28) HTTP entry point, the bus an SDK server's change
+events travel on (a cluster replaces it), the low-level ``Server`` behind an
 ``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
 puts it), and the request context the SDK hands to handlers (a Starlette ``Request``, what the
 SDK's own HTTP transports give its tools as ``ctx.request_context.request``), and the one step of
@@ -21,15 +22,38 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import ListenHandler, SubscriptionBus
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
 
-__all__ = ["bind_access_token", "lowlevel_server", "request_context", "serve_stateless", "with_extra_scopes"]
+__all__ = [
+    "bind_access_token",
+    "lowlevel_server",
+    "request_context",
+    "serve_stateless",
+    "use_subscription_bus",
+    "with_extra_scopes",
+]
 
 
 def lowlevel_server(server: MCPServer[Any]) -> Server[Any]:
     """The low-level ``Server`` behind an ``MCPServer`` (the SDK's own Client reaches it the same way)."""
     return server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+
+
+def use_subscription_bus(server: Server[Any] | MCPServer[Any], bus: SubscriptionBus) -> bool:
+    """Have an SDK server's change events (``ctx.notify_*``) and its ``subscriptions/listen``
+    streams go through ``bus`` (a cluster's, so a change on one node reaches listeners on all).
+    The SDK takes its bus once, at construction; False when the server's listen handler is not
+    the SDK's own (nothing to rewire)."""
+    if isinstance(server, MCPServer):
+        server._subscriptions = bus  # pyright: ignore[reportPrivateUsage]
+    low = server if isinstance(server, Server) else lowlevel_server(server)
+    entry = low.get_request_handler("subscriptions/listen")
+    if entry is None or not isinstance(entry.handler, ListenHandler):
+        return False
+    entry.handler._bus = bus  # pyright: ignore[reportPrivateUsage]
+    return True
 
 
 def bind_access_token(scope: MutableMapping[str, Any], token: AccessToken) -> None:

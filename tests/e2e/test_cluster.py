@@ -16,9 +16,10 @@ import httpx2
 import mcp_types as types
 import orjson
 import pytest
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ToolsListChanged
 
 from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
@@ -301,3 +302,29 @@ def test_the_doctor_finds_a_cluster_whole(cluster: tuple[str, list[Node]]) -> No
     url, _ = cluster
     done = doctor(url)
     assert rows(done.stdout)["nodes"] == "OK", done.stdout
+
+
+@pytest.fixture(params=["sdk", "stdio"])
+def modern_nodes(
+    request: pytest.FixtureRequest, tmp_path: Path, redis: RedisServer
+) -> Iterator[tuple[str, list[Node]]]:
+    """Nodes whose server changes its tool list: ``grow`` (an SDK server's ``notify_tools_changed``),
+    or ``announce`` (a 2025 stdio server's list-changed notification, behind our front)."""
+    if request.param == "sdk":
+        serve, tool = ["--app", "tests.e2e.test_era_bridge:build_modern_server"], "grow"
+    else:
+        serve, tool = STDIO, "announce"
+    with nodes(tmp_path, redis.url, serve, count=2) as running:
+        yield tool, running
+
+
+async def test_a_listen_stream_on_one_node_hears_a_change_made_on_another(
+    modern_nodes: tuple[str, list[Node]],
+) -> None:
+    tool, (first, second) = modern_nodes
+    async with Client(first.url) as listener, Client(second.url) as changer:
+        assert listener.protocol_version == changer.protocol_version == "2026-07-28"
+        async with listener.listen(tools_list_changed=True) as subscription:
+            await changer.call_tool(tool, {})
+            with anyio.fail_after(10):
+                assert await anext(aiter(subscription)) == ToolsListChanged()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from mcp_sse.cluster.bus import ClusterBus, listen_forever
 from mcp_sse.cluster.directory import NODE_TTL, Directory
 from mcp_sse.cluster.forward import Forwarder
 from mcp_sse.cluster.placement import Owner, Placement, place
@@ -30,6 +31,14 @@ class ClusterNode:
         self.node_ttl = node_ttl
         self._directory: Directory | None = None
         self._forwarder: Forwarder | None = None
+        self._buses: dict[str, ClusterBus] = {}
+
+    def bus(self, name: str) -> ClusterBus:
+        """The cluster-wide bus ``name`` for change events of the stateless era (made once)."""
+        channel = f"mcp-sse:events:{name}"
+        if channel not in self._buses:
+            self._buses[channel] = ClusterBus(channel, lambda: self.directory.redis)
+        return self._buses[channel]
 
     def listening_at(self, url: str) -> None:
         """Where the server listens, when no address was configured: what peers are told."""
@@ -65,6 +74,7 @@ class ClusterNode:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._directory.beat_forever, on_lost)
+                tg.start_soon(listen_forever, lambda: self.directory.redis, "mcp-sse:events:*", self._buses)
                 try:
                     yield
                 finally:

@@ -30,7 +30,7 @@ from mcp_sse.core.registry import OwnershipUnavailable, SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady, TryAgain
 from mcp_sse.logs import fields
-from mcp_sse.sdk_compat import bind_access_token
+from mcp_sse.sdk_compat import bind_access_token, use_subscription_bus
 from mcp_sse.server.asgi import (
     JSON_CONTENT_TYPE,
     ASGIMessage,
@@ -95,6 +95,8 @@ class McpApp:
         self.upstream = upstream
         self.store: EventStore = store if store is not None else event_store_from(self.config)
         self.cluster = ClusterNode(self.config.redis, self.config.cluster_address) if self.config.redis else None
+        if self.cluster is not None:
+            self._share_change_events(self.cluster)
         self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
         self.registry = SessionRegistry(
             self.store,
@@ -151,6 +153,14 @@ class McpApp:
                 yield
             finally:
                 self._running = False
+
+    def _share_change_events(self, cluster: ClusterNode) -> None:
+        """Listen streams on every node hear a change made on any (the stateless era's events)."""
+        if isinstance(self.upstream, SDKUpstream):
+            if not use_subscription_bus(self.upstream.source, cluster.bus("sdk")):
+                logger.warning("the SDK server has its own listen handler: its change events stay on one node")
+        elif isinstance(self.upstream, ModernFront):
+            self.upstream.bus_factory = cluster.bus
 
     def listening_at(self, url: str) -> None:
         """Where the server listens (the command line tells it once the socket is bound)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
 
@@ -43,7 +43,7 @@ from anyio.abc import TaskGroup
 from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 
@@ -90,11 +90,12 @@ class ModernFront:
 
     def __init__(self, inner: PortUpstream, *, max_links: int = 32, idle_seconds: float = 300.0) -> None:
         self.inner = inner
+        self.bus_factory: Callable[[str], SubscriptionBus] | None = None  # a cluster's, across nodes
         self.max_links = max_links
         self.idle_seconds = idle_seconds
         self._links: dict[Key, UpstreamLink] = {}
         self._opening: dict[Key, anyio.Lock] = {}
-        self._buses: dict[str | None, InMemorySubscriptionBus] = {}
+        self._buses: dict[str | None, SubscriptionBus] = {}
         self._listens: dict[str | None, ListenHandler] = {}
         self._subscribed: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, Any] = {}
@@ -261,10 +262,14 @@ class ModernFront:
             handler = self._listens[principal] = ListenHandler(self._bus(principal))
         return handler
 
-    def _bus(self, principal: str | None) -> InMemorySubscriptionBus:
+    def _bus(self, principal: str | None) -> SubscriptionBus:
         bus = self._buses.get(principal)
         if bus is None:
-            bus = self._buses[principal] = InMemorySubscriptionBus()
+            if self.bus_factory is not None:
+                bus = self.bus_factory(f"front:{principal or ''}")
+            else:
+                bus = InMemorySubscriptionBus()
+            self._buses[principal] = bus
         return bus
 
     async def _subscribe(self, link: UpstreamLink, uri: str) -> None:

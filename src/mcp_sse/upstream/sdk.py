@@ -46,6 +46,7 @@ class SDKUpstream:
     """Serves each session with an in-process official-SDK server."""
 
     def __init__(self, server: Server[Any] | MCPServer[Any]) -> None:
+        self.source = server  # as given: an MCPServer's change events are its own, not the low-level one's
         self.server = as_lowlevel(server)
         self._lifespan_state: Any = None
         self._started = False
