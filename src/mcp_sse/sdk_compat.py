@@ -2,8 +2,8 @@
 pyproject.toml protects: when a minor release moves one of these, this module is what changes.
 
 What is here: the SDK's stateless (2026-07-28) HTTP entry point, the bus an SDK server's change
-events travel on (a cluster replaces it), the low-level ``Server`` behind an
-``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
+events travel on and the key its ``requestState`` is sealed with (a cluster shares both), the
+low-level ``Server`` behind an ``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
 puts it), and the request context the SDK hands to handlers (a Starlette ``Request``, what the
 SDK's own HTTP transports give its tools as ``ctx.request_context.request``), and the one step of
 the SDK's OAuth client where scopes the user asked for can join those a server challenged for.
@@ -22,6 +22,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import ListenHandler, SubscriptionBus
 from starlette.authentication import AuthCredentials
 from starlette.requests import Request
@@ -31,6 +32,7 @@ __all__ = [
     "lowlevel_server",
     "request_context",
     "serve_stateless",
+    "share_request_state_key",
     "use_subscription_bus",
     "with_extra_scopes",
 ]
@@ -54,6 +56,24 @@ def use_subscription_bus(server: Server[Any] | MCPServer[Any], bus: Subscription
         return False
     entry.handler._bus = bus  # pyright: ignore[reportPrivateUsage]
     return True
+
+
+def share_request_state_key(server: Server[Any] | MCPServer[Any], key: bytes) -> bool:
+    """Seal an SDK server's multi-round-trip ``requestState`` with ``key`` (one every node of a
+    cluster holds), so a retry may land on any node. ``MCPServer`` seals with a key of its own
+    process unless told otherwise; its TTL, principal binding and audience are kept. False when
+    the server has no such boundary."""
+    low = server if isinstance(server, Server) else lowlevel_server(server)
+    for index, middleware in enumerate(low.middleware):
+        if isinstance(middleware, RequestStateBoundary):
+            old = middleware._security  # pyright: ignore[reportPrivateUsage]
+            shared = RequestStateSecurity(
+                keys=[key], ttl=old.ttl, bind_principal=old.bind_principal, audience=old.audience
+            )
+            audience = middleware._audience  # pyright: ignore[reportPrivateUsage]
+            low.middleware[index] = RequestStateBoundary(shared, default_audience=audience)
+            return True
+    return False
 
 
 def bind_access_token(scope: MutableMapping[str, Any], token: AccessToken) -> None:

@@ -328,3 +328,19 @@ async def test_a_listen_stream_on_one_node_hears_a_change_made_on_another(
             await changer.call_tool(tool, {})
             with anyio.fail_after(10):
                 assert await anext(aiter(subscription)) == ToolsListChanged()
+
+
+async def test_a_multi_round_trip_retry_may_land_on_another_node(tmp_path: Path, redis: RedisServer) -> None:
+    """The SDK server seals its ``requestState``; round robin sends the retry to the other node,
+    which unseals it with the key every node shares."""
+    serve = ["--app", "tests.e2e.test_era_bridge:build_modern_server"]
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    with nodes(tmp_path, redis.url, serve, count=2) as running:
+        with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
+            async with Client(f"http://127.0.0.1:{port}/mcp", elicitation_callback=on_elicit) as client:
+                assert client.protocol_version == "2026-07-28"
+                for _ in range(3):
+                    assert text(await client.call_tool("ask_name", {})) == "hello Ada (asked)"

@@ -122,6 +122,13 @@ class Directory:
                 self.node = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
                 await self.redis.set(self._node_key(self.node), self.address, px=self.node_ttl_ms)
 
+    async def shared_secret(self, name: str) -> bytes:
+        """32 random bytes every node of the cluster reads the same (made by the first to ask)."""
+        key = f"{self.prefix}:secret:{name}"
+        await self.redis.set(key, secrets.token_bytes(32), nx=True)
+        value: Any = await self.redis.get(key)
+        return bytes(value)
+
     async def mark_draining(self) -> None:
         """This node is stopping: it takes no new requests, and finishes the calls it has before
         its sessions may go elsewhere. Peers that cannot reach it meanwhile say "come back"."""

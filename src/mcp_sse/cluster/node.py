@@ -118,6 +118,9 @@ class ClusterNode:
         await self.directory.evict(owner)
         return True
 
+    async def shared_secret(self, name: str) -> bytes:
+        return await self.directory.shared_secret(name)
+
     async def start_draining(self) -> None:
         if self._directory is not None:
             await self._directory.mark_draining()

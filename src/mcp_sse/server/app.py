@@ -30,7 +30,7 @@ from mcp_sse.core.registry import OwnershipUnavailable, SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
 from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady, TryAgain
 from mcp_sse.logs import fields
-from mcp_sse.sdk_compat import bind_access_token, use_subscription_bus
+from mcp_sse.sdk_compat import bind_access_token, share_request_state_key, use_subscription_bus
 from mcp_sse.server.asgi import (
     JSON_CONTENT_TYPE,
     ASGIMessage,
@@ -147,6 +147,10 @@ class McpApp:
                 # Joined after the store (sessions it takes over load from there), left after the
                 # sessions stop (so peers take them over only once this node has let them go).
                 await stack.enter_async_context(self.cluster.running(self._lost_membership, self._write_out))
+                if isinstance(self.upstream, SDKUpstream):
+                    # A stateless retry may land on any node: every node unseals what any sealed.
+                    key = await self.cluster.shared_secret("request-state")
+                    share_request_state_key(self.upstream.source, key)
             await stack.enter_async_context(self.registry.running())
             self._running = True
             try:
