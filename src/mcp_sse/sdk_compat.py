@@ -1,13 +1,14 @@
 """Every use of the official SDK's private API, in one place that the ``mcp>=2.3,<2.4`` pin in
 pyproject.toml protects: when a minor release moves one of these, this module is what changes.
 
-What is here: the SDK's stateless (2026-07-28) HTTP entry point, the bus an SDK server's change
-events travel on and the key its ``requestState`` is sealed with (a cluster shares both), the
-low-level ``Server`` behind an ``MCPServer``, how the caller's access token reaches handlers (where the SDK's bearer middleware
-puts it), and the request context the SDK hands to handlers (a Starlette ``Request``, what the
-SDK's own HTTP transports give its tools as ``ctx.request_context.request``), and the one step of
-the SDK's OAuth client where scopes the user asked for can join those a server challenged for.
-No other module imports a private ``mcp`` module (a test walks the sources to keep it so).
+What is here: the SDK's stateless (2026-07-28) HTTP entry point; the bus an SDK server's change
+events travel on and the key its ``requestState`` is sealed with (a cluster shares both); the
+low-level ``Server`` behind an ``MCPServer``; how the caller's access token reaches handlers (where
+the SDK's bearer middleware puts it); the request context the SDK hands to handlers (a Starlette
+``Request``, what the SDK's own HTTP transports give its tools as ``ctx.request_context.request``);
+and the one step of the SDK's OAuth client where scopes the user asked for can join those a
+server challenged for. No other module imports a private ``mcp`` module (a test walks the sources
+to keep it so).
 """
 
 from __future__ import annotations
