@@ -26,7 +26,7 @@ from tests.cluster_nodes import Node, nodes
 from tests.e2e.test_doctor import doctor, rows
 from tests.nginx import STREAMING, nginx_in_front
 from tests.redis_server import RedisServer
-from tests.servers import ROOT
+from tests.servers import ROOT, mcp_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -344,3 +344,50 @@ async def test_a_multi_round_trip_retry_may_land_on_another_node(tmp_path: Path,
                 assert client.protocol_version == "2026-07-28"
                 for _ in range(3):
                     assert text(await client.call_tool("ask_name", {})) == "hello Ada (asked)"
+
+
+async def test_workers_on_one_port(redis: RedisServer) -> None:
+    """``--workers 2``: two processes on one listening socket, each a node of the cluster; SDK
+    clients whose connections land on either run whole sessions."""
+    import redis.asyncio as aioredis
+
+    with mcp_sse("serve", *APP, "--workers", "2", "--redis", redis.url, "--port", "0") as url:
+        members = aioredis.Redis.from_url(redis.url)
+        try:
+            assert len(await members.keys("mcp-sse:node:*")) == 2, "both workers joined"
+        finally:
+            await members.aclose()
+        results: list[str] = []
+
+        async def one(index: int) -> None:
+            async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                for _ in range(3):
+                    progress: list[float] = []
+
+                    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                        progress.append(value)  # noqa: B023 - this round's list
+
+                    result = await session.call_tool("count", {"to": 5}, progress_callback=on_progress)
+                    assert progress == [1.0, 2.0, 3.0, 4.0, 5.0]
+                results.append(text(result))
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for index in range(6):
+                    tg.start_soon(one, index)
+    assert results == ["counted to 5"] * 6
+
+
+def test_workers_without_a_shared_store_are_refused() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_sse", "serve", *APP, "--workers", "2", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "--workers 2 needs --redis" in done.stderr

@@ -13,7 +13,7 @@ import click
 
 from mcp_sse.cli.config_options import config_from, config_options
 from mcp_sse.cli.loader import LoadError, load_target
-from mcp_sse.cli.runner import implementations, serve, url_for
+from mcp_sse.cli.runner import implementations, is_worker, serve, serve_workers, url_for
 
 
 @click.group()
@@ -27,6 +27,13 @@ def _server_options(fn: Any) -> Any:
     fn = click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")(fn)
     fn = click.option("--port", default=8000, show_default=True, type=int, help="Port; 0 picks a free one.")(fn)
     fn = click.option("--log-level", default="warning", show_default=True, help="Log level.")(fn)
+    fn = click.option(
+        "--workers",
+        default=1,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Worker processes on one port; above 1, each is a node of the --redis cluster.",
+    )(fn)
     fn = click.option(
         "--log-format",
         type=click.Choice(["text", "json"]),
@@ -78,7 +85,19 @@ def _run(
 
         options["config_event_store"] = default_event_store(served, host, port)
     log_format = options.pop("log_format")
+    workers = options.pop("workers")
     cfg = config_from(options)
+    if workers > 1 and not is_worker():
+        if cfg.redis is None and not cfg.modern_only:
+            raise click.UsageError(
+                f"--workers {workers} needs --redis redis://HOST:PORT/DB: a session lives in one worker, and "
+                'the others must find it (docs/deploy.md, "A cluster"); or serve only the stateless era '
+                "with --modern-only"
+            )
+        configure(log_level, log_format)
+        announce = _announce(cfg.path, f"{title} ({workers} workers)", on_ready_extra, cfg.dashboard, cfg.event_store)
+        serve_workers(workers, host, port, on_ready=announce)
+        return
     app = create_app(server, cfg)
     # After the server is built: MCPServer() installs its own root handler at INFO; ours replaces it.
     configure(log_level, log_format)

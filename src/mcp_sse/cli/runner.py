@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +28,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+LISTEN_FD_ENV = "MCP_SSE_WORKER_LISTEN_FD"
+"""Set in a worker's environment: the listening socket its parent bound, inherited by every worker."""
+READY_FD_ENV = "MCP_SSE_WORKER_READY_FD"
+"""Set in a worker's environment: where it writes one byte once it accepts connections."""
+
+
+def is_worker() -> bool:
+    return LISTEN_FD_ENV in os.environ
+
+
 def url_for(sock: socket.socket, path: str) -> str:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -42,10 +55,27 @@ def serve(
 ) -> None:
     """Serve until interrupted; ``on_ready`` runs once the server accepts connections."""
     loop, parser = implementations()
-    sock = bind_socket(host, port)
+    sockets: list[socket.socket]
+    if is_worker():
+        # One of --workers N: the public socket is the parent's; peers reach this worker on a
+        # private loopback port of its own, for the sessions it owns.
+        sock = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
+        private = bind_socket("127.0.0.1", 0)
+        sockets = [sock, private]
+        ready_fd = int(os.environ[READY_FD_ENV])
+
+        def worker_ready(_: socket.socket) -> None:
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+
+        on_ready = worker_ready
+    else:
+        sock = bind_socket(host, port)
+        private = sock
+        sockets = [sock]
     listening_at = getattr(app, "listening_at", None)
     if listening_at is not None:
-        listening_at(url_for(sock, ""))  # a cluster node tells its peers where to reach it
+        listening_at(url_for(private, ""))  # a cluster node tells its peers where to reach it
     config = uvicorn.Config(
         app,
         lifespan="on",
@@ -84,7 +114,7 @@ def serve(
             tg.start_soon(announce)
             tg.start_soon(tell_app_on_shutdown)
             try:
-                await server.serve(sockets=[sock])
+                await server.serve(sockets=sockets)
             except SystemExit as exit_:  # uvicorn's way to say the app's startup failed (it said why)
                 failed.append(exit_.code)
             tg.cancel_scope.cancel()
@@ -104,6 +134,49 @@ def serve(
         sys.exit(failed[0])
     if terminated:
         sys.exit(128 + terminated[0])
+
+
+def serve_workers(workers: int, host: str, port: int, *, on_ready: Callable[[socket.socket], None]) -> None:
+    """Run ``workers`` processes of this very command on one listening socket (the kernel spreads
+    connections between them), each a node of the cluster (``--redis``); announce once all accept.
+    SIGTERM and SIGINT go to every worker, and this process ends when they have."""
+    sock = bind_socket(host, port)
+    sock.listen(2048)
+    read_end, write_end = os.pipe()
+    env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), READY_FD_ENV: str(write_end)}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "mcp_sse", *sys.argv[1:]], env=env, pass_fds=[sock.fileno(), write_end])
+        for _ in range(workers)
+    ]
+    os.close(write_end)
+
+    def stop(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        ready = 0
+        deadline = time.monotonic() + 120
+        while ready < workers and time.monotonic() < deadline:
+            got = os.read(read_end, workers - ready)
+            if not got:
+                break  # every worker exited before it was ready
+            ready += len(got)
+        if ready == workers:
+            on_ready(sock)
+        codes = [child.wait() for child in children]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(read_end)
+        sock.close()
+    failed = next((code for code in codes if code not in (0, 128 + signal.SIGTERM, -signal.SIGTERM)), None)
+    if failed is not None:
+        sys.exit(failed)
+    if any(code in (128 + signal.SIGTERM, -signal.SIGTERM) for code in codes):
+        sys.exit(128 + signal.SIGTERM)
 
 
 def implementations() -> tuple[str, str]:
