@@ -25,6 +25,7 @@ FULL = {
     "resume": ["--events", "5000", "--repeats", "3"],
     "client_receive": ["--notifications", "5000", "--repeats", "5"],
     "sdk_alone": ["--notifications", "20000", "--seconds", "3", "--repeats", "3"],
+    "cluster": ["--seconds", "5", "--repeats", "3", "--notifications", "5000"],
 }
 QUICK = {
     "push": ["--notifications", "200", "--repeats", "1"],
@@ -34,6 +35,7 @@ QUICK = {
     "resume": ["--events", "200", "--repeats", "1", "--settle", "0.3"],
     "client_receive": ["--notifications", "200", "--repeats", "1"],
     "sdk_alone": ["--notifications", "200", "--seconds", "0.2", "--repeats", "1"],
+    "cluster": ["--seconds", "0.5", "--repeats", "1", "--notifications", "200"],
 }
 
 

@@ -11,6 +11,8 @@
 - ``mcp-sse-sqlite``: ``mcp-sse`` with its event log and sessions in a SQLite file.
 - ``mcp-sse-redis``: ``mcp-sse`` with its event log and sessions in Redis (``BENCH_REDIS_URL``;
   ``redis_for`` starts a private redis-server for a run that has none).
+- ``cluster-w1``, ``cluster-w2``: ``mcp-sse`` as a cluster on that Redis (``--redis``) with one or two
+  worker processes on one port; ``cluster-node``: one node of such a cluster (start several).
 
 Every target has a ``push`` tool: ``push(n)`` sends n progress notifications, then answers, and an
 ``echo`` tool: ``echo(text)`` answers ``text``.
@@ -186,11 +188,13 @@ def app_for(target: str) -> Any:
     if target == "mcp-sse-sqlite":
         path = Path(tempfile.mkdtemp(prefix="mcp-sse-bench-")) / "events.db"
         return create_app(sdk_server(), ServerConfig(event_store=f"sqlite:{path}", max_sessions=MAX_SESSIONS))
-    if target == "mcp-sse-redis":
+    if target == "mcp-sse-redis" or target.startswith("cluster-"):
         url = os.environ.get("BENCH_REDIS_URL")
         if not url:
-            raise SystemExit("mcp-sse-redis needs BENCH_REDIS_URL (bench.targets.redis_for starts one)")
-        return create_app(sdk_server(), ServerConfig(event_store=url, max_sessions=MAX_SESSIONS))
+            raise SystemExit(f"{target} needs BENCH_REDIS_URL (bench.targets.redis_for starts one)")
+        if target == "mcp-sse-redis":
+            return create_app(sdk_server(), ServerConfig(event_store=url, max_sessions=MAX_SESSIONS))
+        return create_app(sdk_server(), ServerConfig(redis=url, max_sessions=MAX_SESSIONS))
     raise SystemExit(f"unknown target {target!r}")
 
 
@@ -198,7 +202,7 @@ def app_for(target: str) -> Any:
 def redis_for(targets: tuple[str, ...]) -> Iterator[None]:
     """A private redis-server (Debian's package) for a run with the ``mcp-sse-redis`` target, unless
     ``BENCH_REDIS_URL`` names one; the target processes find it in their environment."""
-    if "mcp-sse-redis" not in targets or os.environ.get("BENCH_REDIS_URL"):
+    if not any(t == "mcp-sse-redis" or t.startswith("cluster-") for t in targets) or os.environ.get("BENCH_REDIS_URL"):
         yield
         return
     from tests.redis_server import redis_server
@@ -237,7 +241,7 @@ def trace_memory_on_signal(out: str) -> None:
 
 
 def main() -> None:
-    from mcp_sse.cli.runner import serve, url_for
+    from mcp_sse.cli.runner import is_worker, serve, serve_workers, url_for
 
     target = sys.argv[1]
     if out := os.environ.get("BENCH_TRACEMALLOC"):
@@ -246,7 +250,15 @@ def main() -> None:
     def ready(sock: Any) -> None:
         print(f"URL {url_for(sock, '/mcp')}", flush=True)
 
-    serve(app_for(target), "127.0.0.1", 0, on_ready=ready, log_level="error")
+    from mcp_sse.logs import configure
+
+    if target == "cluster-w2" and not is_worker():
+        command = [sys.executable, "-m", "bench.targets", target]  # each worker runs this module again
+        serve_workers(2, "127.0.0.1", 0, on_ready=ready, command=command)
+        return
+    app = app_for(target)
+    configure("warning", "text")  # as the command line does, after MCPServer() set up its own
+    serve(app, "127.0.0.1", 0, on_ready=ready, log_level="error")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ class Node:
         self.port = free_port()
         self.log = workdir / f"node-{index}.log"
         shared = ["--redis", redis_url] if redis_url else ["--event-store", "memory"]  # None: nothing shared
-        options = [*shared, "--port", str(self.port), "--log-level", "info"]
+        options = [*shared, "--port", str(self.port), "--log-level", "debug"]
         # A command after -- takes the rest of the line, so the options go before it.
         args = ["serve", *options, *serve_args] if serve_args[:1] == ["--"] else ["serve", *serve_args, *options]
         with self.log.open("w") as out:

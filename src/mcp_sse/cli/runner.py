@@ -136,7 +136,14 @@ def serve(
         sys.exit(128 + terminated[0])
 
 
-def serve_workers(workers: int, host: str, port: int, *, on_ready: Callable[[socket.socket], None]) -> None:
+def serve_workers(
+    workers: int,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[socket.socket], None],
+    command: list[str] | None = None,
+) -> None:
     """Run ``workers`` processes of this very command on one listening socket (the kernel spreads
     connections between them), each a node of the cluster (``--redis``); announce once all accept.
     SIGTERM and SIGINT go to every worker, and this process ends when they have."""
@@ -144,10 +151,8 @@ def serve_workers(workers: int, host: str, port: int, *, on_ready: Callable[[soc
     sock.listen(2048)
     read_end, write_end = os.pipe()
     env = {**os.environ, LISTEN_FD_ENV: str(sock.fileno()), READY_FD_ENV: str(write_end)}
-    children = [
-        subprocess.Popen([sys.executable, "-m", "mcp_sse", *sys.argv[1:]], env=env, pass_fds=[sock.fileno(), write_end])
-        for _ in range(workers)
-    ]
+    argv = command or [sys.executable, "-m", "mcp_sse", *sys.argv[1:]]  # by default, this very command
+    children = [subprocess.Popen(argv, env=env, pass_fds=[sock.fileno(), write_end]) for _ in range(workers)]
     os.close(write_end)
 
     def stop(signum: int, frame: object) -> None:

@@ -70,6 +70,7 @@ class Directory:
         self.node_ttl_ms = max(300, int(node_ttl * 1000))
         self.node = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.token = ""
+        self.beat_at = 0.0  # when this node's membership was last confirmed (anyio clock)
         self._redis: aioredis.Redis | None = None
 
     @property
@@ -94,6 +95,7 @@ class Directory:
             await client.aclose()
             raise RedisUnavailable(f"cannot reach the cluster's Redis: {exc}") from None
         self.token = bytes(token).decode()
+        self.beat_at = anyio.current_time()
         self._redis = client
         logger.info("joined the cluster as node %s at %s", self.node, self.address)
 
@@ -116,11 +118,14 @@ class Directory:
             except (RedisError, OSError) as exc:
                 logger.warning("cluster heartbeat failed: %s", exc)
                 continue
-            if not alive:
+            if alive:
+                self.beat_at = anyio.current_time()
+            else:
                 logger.error("node %s was taken for dead: dropping its sessions and joining again", self.node)
                 await on_lost()
                 self.node = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
                 await self.redis.set(self._node_key(self.node), self.address, px=self.node_ttl_ms)
+                self.beat_at = anyio.current_time()
 
     async def shared_secret(self, name: str) -> bytes:
         """32 random bytes every node of the cluster reads the same (made by the first to ask)."""
@@ -139,6 +144,13 @@ class Directory:
             return bool(await self.redis.exists(f"{self._node_key(owner.node)}:draining"))
         except (RedisError, OSError) as exc:
             raise OwnershipUnavailable(f"the cluster's Redis cannot be reached ({exc})") from None
+
+    @property
+    def surely_member(self) -> bool:
+        """Whether this node's membership cannot have lapsed: confirmed less than half its TTL ago.
+        Then nobody can have claimed what it runs (a claim needs the owner's membership gone,
+        short of a peer that found this node's port closed, which the next beat finds out)."""
+        return anyio.current_time() - self.beat_at < self.node_ttl_ms / 2000
 
     async def claim(self, session_id: str) -> Owner:
         """The session's owner: this node if nobody alive holds it (then it is ours now).

@@ -17,9 +17,12 @@ import anyio
 from mcp_sse.cluster.bus import ClusterBus, listen_forever
 from mcp_sse.cluster.directory import NODE_TTL, Directory
 from mcp_sse.cluster.forward import Forwarder
-from mcp_sse.cluster.placement import Owner, Placement, place
+from mcp_sse.cluster.placement import Owner, Placement, ServeHere, place
 
-__all__ = ["ClusterNode"]
+__all__ = ["OWNER_MEMORY", "ClusterNode"]
+
+OWNER_MEMORY = 2.0
+"""Seconds a node remembers which node owns a session it forwards requests for."""
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ class ClusterNode:
         self._directory: Directory | None = None
         self._forwarder: Forwarder | None = None
         self._buses: dict[str, ClusterBus] = {}
+        self._owners: dict[str, tuple[Owner, float]] = {}
 
     def bus(self, name: str) -> ClusterBus:
         """The cluster-wide bus ``name`` for change events of the stateless era (made once)."""
@@ -101,8 +105,24 @@ class ClusterNode:
         return value is not None and self._directory is not None and hmac.compare_digest(value, self.directory.token)
 
     async def placement(self, session_id: str, *, hopped: bool, held_here: bool) -> Placement:
-        owner = await self.directory.claim(session_id)
+        """Where the request goes. A session this node runs, while its membership surely holds,
+        needs no round trip to Redis; an owner found for a forwarded request is remembered for a
+        moment (``OWNER_MEMORY``), and forgotten as soon as reaching it fails."""
+        if held_here and self.directory.surely_member:
+            return ServeHere(revive=False)
+        known = self._owners.get(session_id)
+        if known is not None and not held_here and anyio.current_time() < known[1]:
+            owner = known[0]
+        else:
+            owner = await self.directory.claim(session_id)
+            if owner.node != self.node:
+                self._owners[session_id] = (owner, anyio.current_time() + OWNER_MEMORY)
+                if len(self._owners) > 10_000:
+                    self._owners.clear()  # a bound, not a policy: the next requests ask again
         return place(self.node, owner, hopped=hopped, held_here=held_here)
+
+    def forget_owner(self, session_id: str) -> None:
+        self._owners.pop(session_id, None)
 
     async def forward(
         self, owner: Owner, scope: MutableMapping[str, Any], body: bytes, receive: Any, send: Any

@@ -223,12 +223,12 @@ class McpApp:
             if isinstance(where, ServeHere):
                 if where.revive:
                     await self._drop_local(session_id)  # whatever this node remembers of it is stale
-                logger.info("served a request of session %s", session_id, extra=fields(session_id=session_id))
+                logger.debug("served a request of session %s", session_id, extra=fields(session_id=session_id))
                 break
             if where.drop_local:
                 await self._drop_local(session_id)
             try:
-                logger.info(
+                logger.debug(
                     "forwarded a request of session %s to node %s",
                     session_id,
                     where.owner.node,
@@ -237,6 +237,7 @@ class McpApp:
                 await cluster.forward(where.owner, scope, body, receive, send)
                 return
             except OwnerUnreachable:
+                cluster.forget_owner(session_id)
                 try:
                     evicted = await cluster.evict(where.owner)
                 except OwnershipUnavailable as exc:
