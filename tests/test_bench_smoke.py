@@ -76,3 +76,12 @@ def test_client_receive_bench_runs_every_client_and_the_session_floor(tmp_path: 
     for client in ("sdk", "mcp-sse", "sdk transport", "mcp-sse transport", "ClientSession alone"):
         assert results[client]["cpu_us_per_notification"]["median"] > 0
     assert results["ClientSession alone"]["cpu_ratio_to_sdk"] > 0
+
+
+def test_cluster_bench_runs_every_part(tmp_path: Path) -> None:
+    results = run_bench("cluster", ["--seconds", "0.3", "--repeats", "1", "--notifications", "50"], tmp_path)
+    for target in ("sdk", "mcp-sse", "cluster-w1", "cluster-w2"):
+        assert results["rpc16"][target]["calls_per_s"]["median"] > 0
+    assert results["workers_2_over_1"] > 0
+    assert results["forwarded16"]["forwarded"]["calls_per_s"]["median"] > 0
+    assert results["redis_commands_per_message"]["cluster-w1"] > 0
