@@ -77,9 +77,16 @@ async def test_a_session_spans_the_nodes(cluster: tuple[str, list[Node]]) -> Non
         if isinstance(message, types.ToolListChangedNotification):
             changed.set()
 
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
     async with streamable_http_client(url) as (read, write):
-        async with ClientSession(read, write, message_handler=on_message) as session:
+        async with ClientSession(read, write, message_handler=on_message, elicitation_callback=on_elicit) as session:
             await session.initialize()
+            # The server's question travels on the call's stream, through whichever node forwards it:
+            # were any hop to hold the stream back, the call could never finish (no clock needed).
+            with anyio.fail_after(20):
+                assert text(await session.call_tool("ask_user", {"question": "name?"})) == "accept: Ada"
             for round_ in range(4):
                 progress: list[float] = []
 
@@ -393,3 +400,40 @@ def test_workers_without_a_shared_store_are_refused() -> None:
     )
     assert done.returncode == 2
     assert "--workers 2 needs --redis" in done.stderr
+
+
+async def test_the_typescript_sdk_client_across_the_nodes(cluster: tuple[str, list[Node]]) -> None:
+    """The official TypeScript SDK client (npm @modelcontextprotocol/sdk) through the balancer: its
+    session's requests land on every node, the node running it is killed mid-call, and the client
+    goes on with the same session; no progress value arrives twice or out of order."""
+    import json
+    import subprocess
+
+    from tests.e2e.test_crash_restart import NODE, TS_CLIENT
+
+    url, running = cluster
+    assert NODE.exists(), "run ./run test: it installs the Node peers"
+    proc = await anyio.open_process([str(NODE), str(TS_CLIENT), url, "400"], stderr=subprocess.STDOUT)
+    lines: list[dict[str, Any]] = []
+    buffer = b""
+    killed = False
+    assert proc.stdout is not None
+    with anyio.fail_after(90):
+        async for chunk in proc.stdout:
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:
+                    continue  # the SDK's own log lines (reconnection notices)
+                if not killed and sum("progress" in item for item in lines) == 50:
+                    _owner_of(running, lines[0]["session"]).kill()
+                    killed = True
+        await proc.wait()
+    progress = [item["progress"] for item in lines if "progress" in item]
+    assert progress == sorted(set(progress)), "nothing twice, nothing out of order"
+    outcome = next(item for item in lines if "result" in item or "error" in item)
+    assert outcome.get("result") == "counted to 400" or outcome["error"]["code"] == -32003, lines
+    last = lines[-1]
+    assert last["after"] == "after" and last["session"] == lines[0]["session"], lines
