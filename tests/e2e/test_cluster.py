@@ -264,14 +264,20 @@ async def test_a_node_drained_with_sigterm_mid_stream(cluster: tuple[str, list[N
 async def test_redis_away_means_503_and_back_means_business_as_usual(
     cluster: tuple[str, list[Node]], redis: RedisServer
 ) -> None:
-    """Lost while running: a request that needs Redis gets 503 with Retry-After and a JSON-RPC
-    error; once it is back, the same session goes on with what it had."""
+    """Lost while running: open streams end with a retry, a request that needs Redis gets 503 with
+    Retry-After and a JSON-RPC error; once it is back, the same session goes on with what it had."""
     url, _ = cluster
     echo = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}
     async with httpx2.AsyncClient(timeout=30) as http:
         session = await open_session(http, url)
         assert (await http.post(url, json=echo, headers=session | HEADERS)).status_code == 200
-        redis.stop()
+        listen = session | {"accept": "text/event-stream"}
+        async with http.stream("GET", url, headers=listen) as stream:
+            assert stream.status_code == 200
+            redis.stop()
+            with anyio.fail_after(20):
+                tail = b"".join([chunk async for chunk in stream.aiter_raw()])
+        assert b"retry:" in tail, "the open stream ended with a retry when Redis went away"
         try:
             await anyio.sleep(OWNER_MEMORY + 0.5)  # the other nodes no longer remember who owns it
             refused = [await http.post(url, json=echo | {"id": n}, headers=session | HEADERS) for n in range(6)]
@@ -437,3 +443,18 @@ async def test_the_typescript_sdk_client_across_the_nodes(cluster: tuple[str, li
     assert outcome.get("result") == "counted to 400" or outcome["error"]["code"] == -32003, lines
     last = lines[-1]
     assert last["after"] == "after" and last["session"] == lines[0]["session"], lines
+
+
+def test_a_cluster_without_its_redis_does_not_start() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_sse", "serve", *APP, "--redis", "redis://127.0.0.1:1/0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode != 0
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

@@ -108,8 +108,12 @@ class Directory:
         await self._redis.aclose()
         self._redis = None
 
-    async def beat_forever(self, on_lost: Callable[[], Awaitable[None]]) -> None:
-        """Refresh this node's key; when it was gone, tell ``on_lost`` and join again anew."""
+    async def beat_forever(
+        self, on_lost: Callable[[], Awaitable[None]], on_unreachable: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Refresh this node's key; when it was gone, tell ``on_lost`` and join again anew. When
+        Redis cannot be reached, tell ``on_unreachable`` once per outage."""
+        away = False
         while True:
             await anyio.sleep(self.node_ttl_ms / 3000)
             key = self._node_key(self.node)
@@ -117,7 +121,13 @@ class Directory:
                 alive = await self.redis.set(key, self.address, xx=True, px=self.node_ttl_ms)
             except (RedisError, OSError) as exc:
                 logger.warning("cluster heartbeat failed: %s", exc)
+                if not away:
+                    away = True
+                    await on_unreachable()
                 continue
+            if away:
+                away = False
+                logger.info("the cluster's Redis is back")
             if alive:
                 self.beat_at = anyio.current_time()
             else:

@@ -66,10 +66,14 @@ class ClusterNode:
 
     @asynccontextmanager
     async def running(
-        self, on_lost: Callable[[], Awaitable[None]], before_leaving: Callable[[], Awaitable[None]]
+        self,
+        on_lost: Callable[[], Awaitable[None]],
+        before_leaving: Callable[[], Awaitable[None]],
+        on_unreachable: Callable[[], Awaitable[None]],
     ) -> AsyncIterator[None]:
         """Join the cluster for as long as the server runs; leave when it stops (its sessions then
-        go to whichever node next needs them, once ``before_leaving`` wrote out what they did)."""
+        go to whichever node next needs them, once ``before_leaving`` wrote out what they did).
+        ``on_lost``: this node was taken for dead; ``on_unreachable``: Redis went away."""
         if self.address is None:
             raise RuntimeError("a cluster node needs cluster_address (where other nodes reach it)")
         self._directory = Directory(self.redis_url, self.address, node_ttl=self.node_ttl)
@@ -77,7 +81,7 @@ class ClusterNode:
         self._forwarder = Forwarder()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._directory.beat_forever, on_lost)
+                tg.start_soon(self._directory.beat_forever, on_lost, on_unreachable)
                 tg.start_soon(listen_forever, lambda: self.directory.redis, "mcp-sse:events:*", self._buses)
                 try:
                     yield

@@ -146,7 +146,9 @@ class McpApp:
             if self.cluster is not None:
                 # Joined after the store (sessions it takes over load from there), left after the
                 # sessions stop (so peers take them over only once this node has let them go).
-                await stack.enter_async_context(self.cluster.running(self._lost_membership, self._write_out))
+                await stack.enter_async_context(
+                    self.cluster.running(self._lost_membership, self._write_out, self._redis_away)
+                )
                 if isinstance(self.upstream, SDKUpstream):
                     # A stateless retry may land on any node: every node unseals what any sealed.
                     key = await self.cluster.shared_secret("request-state")
@@ -177,6 +179,13 @@ class McpApp:
         flush = getattr(self.store, "flush", None)
         if flush is not None:
             await flush()
+
+    async def _redis_away(self) -> None:
+        """The cluster's Redis cannot be reached: what streams now carry could not be kept. Each
+        ends with a retry; its client comes back (503 with Retry-After while Redis is away) and
+        resumes from what was kept once it is back."""
+        ended = self.registry.end_streams(self.config.retry_ms)
+        logger.warning("the cluster's Redis cannot be reached: %d stream(s) ended with a retry", ended)
 
     async def _lost_membership(self) -> None:
         """The cluster took this node for dead: its sessions may run elsewhere now. Every copy here
