@@ -72,13 +72,15 @@ async def forwarded_run(owner_url: str, other_url: str, sessions: int, seconds: 
     }
 
 
-def redis_calls() -> int:
+def redis_calls() -> tuple[int, int]:
+    """Commands Redis has run, and how many of them ended a pipeline (EXEC: one round trip each)."""
     stats = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"]).info("commandstats")
-    return sum(int(entry["calls"]) for entry in stats.values())
+    return sum(int(entry["calls"]) for entry in stats.values()), int(stats.get("cmdstat_exec", {}).get("calls", 0))
 
 
-async def round_trips(url: str, n: int) -> float:
-    """Redis commands per pushed progress notification (the whole call: session, push, answer)."""
+async def round_trips(url: str, n: int) -> dict[str, float]:
+    """Redis commands, and write round trips (pipelines), per pushed progress notification (the
+    whole call: the push, its answer, the session's bookkeeping)."""
     import httpx2
 
     from bench.push import HEADERS, INIT
@@ -101,7 +103,8 @@ async def round_trips(url: str, n: int) -> float:
         }
         await http.post(url, content=orjson.dumps(call), headers=headers)
         await anyio.sleep(1.0)  # the batched writer's last batch
-        return (redis_calls() - before) / n
+        after = redis_calls()
+        return {"commands": (after[0] - before[0]) / n, "pipelines": (after[1] - before[1]) / n}
 
 
 async def measure(seconds: float, repeats: int, notifications: int) -> dict[str, Any]:
@@ -160,9 +163,9 @@ def main() -> None:
     print("A call forwarded to its session's owner (16 sessions)")
     for name, row in results["forwarded16"].items():
         print(f"  {name:<12} {spread(row['calls_per_s'], width=8):<32} p50 {row['p50_ms']:.2f} ms")
-    print("Redis commands per pushed message")
+    print("Redis per pushed message: commands, and write round trips (pipelines)")
     for name, value in results["redis_commands_per_message"].items():
-        print(f"  {name:<14} {value:.3f}")
+        print(f"  {name:<14} {value['commands']:.3f} commands, {value['pipelines']:.4f} round trips")
     save_json(args.json_path, results)
 
 
