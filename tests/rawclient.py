@@ -60,3 +60,39 @@ def call(request_id: int, tool: str, arguments: dict[str, Any], progress: bool =
     if progress:
         params["_meta"] = {"progressToken": f"p{request_id}"}
     return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+async def messages(response: httpx2.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event id, JSON-RPC message) for each event of a stream that carries one."""
+    async for event in iter_events(response):
+        if event.data:
+            yield event.id, orjson.loads(event.data)
+
+
+async def cut_then_resume(
+    http: httpx2.AsyncClient, url: str, session_id: str, count_to: int, cut_after: int, delay_ms: int = 20
+) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Call ``count`` on its POST stream, drop the connection after ``cut_after`` progress events,
+    resume with ``Last-Event-ID``: the progress before, the progress after, and the answer."""
+    headers = session_headers(session_id)
+    before: list[float] = []
+    last_id = ""
+    request = call(2, "count", {"to": count_to, "delay_ms": delay_ms})
+    async with http.stream("POST", url, json=request, headers=headers) as stream:
+        async for event_id, message in messages(stream):
+            if message.get("method") == "notifications/progress":
+                before.append(message["params"]["progress"])
+                last_id = event_id
+            if len(before) == cut_after:
+                break  # the client's connection drops here
+    after: list[float] = []
+    answer: dict[str, Any] = {}
+    resume = {**headers, "accept": "text/event-stream", "last-event-id": last_id}
+    async with http.stream("GET", url, headers=resume) as stream:
+        async for _, message in messages(stream):
+            if message.get("method") == "notifications/progress":
+                after.append(message["params"]["progress"])
+            if message.get("id") == 2:
+                answer = message
+                break
+    return before, after, answer

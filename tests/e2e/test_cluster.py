@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
 from tests.e2e.test_doctor import doctor, rows
 from tests.nginx import STREAMING, nginx_in_front
+from tests.rawclient import POST_HEADERS, cut_then_resume, init_request, initialize, messages, session_headers
 from tests.redis_server import RedisServer
 from tests.servers import ROOT, mcp_sse
 
@@ -112,60 +113,12 @@ def _session_id(running: list[Node]) -> str:
     raise AssertionError("no node opened a session")
 
 
-async def sse_events(response: httpx2.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    decoder = SSEDecoder()
-    async for chunk in response.aiter_raw():
-        for event in decoder.feed(chunk):
-            if event.data:
-                yield event.id or "", orjson.loads(event.data)
-
-
-HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-}
-
-
-async def open_session(http: httpx2.AsyncClient, url: str) -> dict[str, str]:
-    opened = await http.post(url, json=INIT, headers=HEADERS)
-    session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-    await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session | HEADERS)
-    return session
-
-
 async def test_a_stream_cut_on_one_node_resumes_through_another(cluster: tuple[str, list[Node]]) -> None:
     url, _ = cluster
-    call = {
-        "jsonrpc": "2.0",
-        "id": 2,
-        "method": "tools/call",
-        "params": {"name": "count", "arguments": {"to": 30, "delay_ms": 20}, "_meta": {"progressToken": "p"}},
-    }
     async with httpx2.AsyncClient(timeout=30) as http:
-        session = await open_session(http, url)
-        before: list[float] = []
-        last_id = ""
-        async with http.stream("POST", url, json=call, headers=session | HEADERS) as stream:
-            async for event_id, message in sse_events(stream):
-                if message.get("method") == "notifications/progress":
-                    before.append(message["params"]["progress"])
-                    last_id = event_id
-                if len(before) == 5:
-                    break
-        after: list[float] = []
-        answer: dict[str, Any] = {}
-        with anyio.fail_after(20):
-            resume = session | {"accept": "text/event-stream", "last-event-id": last_id}
-            async with http.stream("GET", url, headers=resume) as stream:
-                async for _, message in sse_events(stream):
-                    if message.get("method") == "notifications/progress":
-                        after.append(message["params"]["progress"])
-                    if message.get("id") == 2:
-                        answer = message
-                        break
+        session_id = await initialize(http, url)
+        with anyio.fail_after(30):
+            before, after, answer = await cut_then_resume(http, url, session_id, count_to=30, cut_after=5)
     assert before == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert after == [float(i) for i in range(6, 31)], "the rest, nothing twice, nothing lost"
     assert answer["result"]["content"][0]["text"] == "counted to 30"
@@ -220,12 +173,12 @@ async def test_a_node_drained_with_sigterm_mid_stream(cluster: tuple[str, list[N
         "params": {"name": "count", "arguments": {"to": 40, "delay_ms": 50}, "_meta": {"progressToken": "p"}},
     }
     async with httpx2.AsyncClient(timeout=30) as http:
-        session = await open_session(http, url)
+        session = session_headers(await initialize(http, url))
         owner = _owner_of(running, session["mcp-session-id"])
         seen: list[float] = []
         last_id = ""
         after_sigterm = b""
-        async with http.stream("POST", url, json=call, headers=session | HEADERS) as stream:
+        async with http.stream("POST", url, json=call, headers=session) as stream:
             decoder = SSEDecoder()
             async for chunk in stream.aiter_raw():
                 if owner.process.poll() is not None or len(seen) >= 5:
@@ -249,7 +202,7 @@ async def test_a_node_drained_with_sigterm_mid_stream(cluster: tuple[str, list[N
                         await anyio.sleep(float(stream.headers.get("retry-after", "1")))
                         continue
                     assert stream.status_code == 200, await stream.aread()
-                    async for event_id, message in sse_events(stream):
+                    async for event_id, message in messages(stream):
                         if message.get("method") == "notifications/progress":
                             seen.append(message["params"]["progress"])
                             last_id = event_id
@@ -269,8 +222,8 @@ async def test_redis_away_means_503_and_back_means_business_as_usual(
     url, _ = cluster
     echo = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}
     async with httpx2.AsyncClient(timeout=30) as http:
-        session = await open_session(http, url)
-        assert (await http.post(url, json=echo, headers=session | HEADERS)).status_code == 200
+        session = session_headers(await initialize(http, url))
+        assert (await http.post(url, json=echo, headers=session)).status_code == 200
         listen = session | {"accept": "text/event-stream"}
         async with http.stream("GET", url, headers=listen) as stream:
             assert stream.status_code == 200
@@ -280,8 +233,8 @@ async def test_redis_away_means_503_and_back_means_business_as_usual(
         assert b"retry:" in tail, "the open stream ended with a retry when Redis went away"
         try:
             await anyio.sleep(OWNER_MEMORY + 0.5)  # the other nodes no longer remember who owns it
-            refused = [await http.post(url, json=echo | {"id": n}, headers=session | HEADERS) for n in range(6)]
-            opened = await http.post(url, json=INIT, headers=HEADERS)
+            refused = [await http.post(url, json=echo | {"id": n}, headers=session) for n in range(6)]
+            opened = await http.post(url, json=init_request(), headers=POST_HEADERS)
         finally:
             redis.start()
         statuses = {answer.status_code for answer in refused}
@@ -294,7 +247,7 @@ async def test_redis_away_means_503_and_back_means_business_as_usual(
         assert opened.status_code == 503, "a new session needs Redis to be claimed"
         with anyio.fail_after(20):
             while True:
-                again = await http.post(url, json=echo | {"id": 99}, headers=session | HEADERS)
+                again = await http.post(url, json=echo | {"id": 99}, headers=session)
                 if again.status_code != 503:
                     break
                 await anyio.sleep(0.5)

@@ -7,20 +7,19 @@ session era's own words."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx2
 import mcp_types as types
-import orjson
 import pytest
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context, MCPServer
 
-from mcp_sse.wire.sse import SSEDecoder
+from tests.rawclient import cut_then_resume, initialize
 from tests.servers import build_test_server, mcp_sse, run_server
 
 pytestmark = pytest.mark.anyio
@@ -139,59 +138,16 @@ async def test_a_list_change_reaches_the_get_stream(bridge: str) -> None:
                 await changed.wait()
 
 
-async def sse_events(response: httpx2.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    decoder = SSEDecoder()
-    async for chunk in response.aiter_raw():
-        for event in decoder.feed(chunk):
-            if event.data:
-                yield event.id or "", orjson.loads(event.data)
-
-
 async def test_a_cut_stream_resumes_on_the_session_side(bridge: str) -> None:
     """The upstream has no resumption at all; the session side still has it, from our log."""
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-    }
-    call = {
-        "jsonrpc": "2.0",
-        "id": 2,
-        "method": "tools/call",
-        "params": {"name": "count", "arguments": {"to": 30, "delay_ms": 20}, "_meta": {"progressToken": "p"}},
-    }
     async with httpx2.AsyncClient(timeout=30) as http:
-        opened = await http.post(bridge, json=init, headers=headers)
-        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
-        await http.post(
-            bridge, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session | headers
-        )
-        before: list[float] = []
-        last_id = ""
-        async with http.stream("POST", bridge, json=call, headers=session | headers) as stream:
-            async for event_id, message in sse_events(stream):
-                if message.get("method") == "notifications/progress":
-                    before.append(message["params"]["progress"])
-                    last_id = event_id
-                if len(before) == 5:
-                    break  # the client's connection drops here
-        after: list[float] = []
-        result: dict[str, Any] = {}
-        resume = session | {"accept": "text/event-stream", "last-event-id": last_id}
-        with anyio.fail_after(20):
-            async with http.stream("GET", bridge, headers=resume) as stream:
-                async for _, message in sse_events(stream):
-                    if message.get("method") == "notifications/progress":
-                        after.append(message["params"]["progress"])
-                    if message.get("id") == 2:
-                        result = message
-                        break
+        session_id = await initialize(http, bridge)
+        with anyio.fail_after(30):
+            before, after, answer = await cut_then_resume(http, bridge, session_id, count_to=30, cut_after=5)
     assert before == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert after == [float(i) for i in range(6, 31)], "the rest, nothing twice, nothing lost"
-    assert result["result"]["content"][0]["text"] == "counted to 30"
-    assert "resultType" not in result["result"], "the stateless era's fields stay on its side"
+    assert answer["result"]["content"][0]["text"] == "counted to 30"
+    assert "resultType" not in answer["result"], "the stateless era's fields stay on its side"
 
 
 async def modern_count(url: str, to: int) -> list[float]:
