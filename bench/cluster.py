@@ -24,9 +24,8 @@ import orjson
 import redis
 
 from bench.push import target_process
-from bench.rawhttp import RawConnection
 from bench.report import save_json, spread
-from bench.rpc import answer_of, one_run, open_session
+from bench.rpc import caller, one_run
 from bench.targets import redis_for
 
 RPC_TARGETS = ("sdk", "mcp-sse", "cluster-w1", "cluster-w2")
@@ -35,34 +34,10 @@ RPC_TARGETS = ("sdk", "mcp-sse", "cluster-w1", "cluster-w2")
 async def forwarded_run(owner_url: str, other_url: str, sessions: int, seconds: float) -> dict[str, float]:
     """Sessions opened on one node, every call sent to the other."""
     latencies: list[float] = []
-    until = time.perf_counter() + seconds
-
-    async def caller(index: int) -> None:
-        opener = await RawConnection.open(owner_url)
-        headers = await open_session(opener)
-        await opener.close()
-        conn = await RawConnection.open(other_url)
-        calls = 0
-        while time.perf_counter() < until:
-            calls += 1
-            text = f"s{index}-{calls}"
-            call = {
-                "jsonrpc": "2.0",
-                "id": calls,
-                "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": text}},
-            }
-            started = time.perf_counter()
-            _, response_headers, body = await conn.post(headers, orjson.dumps(call))
-            if answer_of(response_headers, body)["result"]["content"][0]["text"] != text:
-                raise RuntimeError("wrong answer")
-            latencies.append(time.perf_counter() - started)
-        await conn.close()
-
     started = time.perf_counter()
     async with anyio.create_task_group() as tg:
         for index in range(sessions):
-            tg.start_soon(caller, index)
+            tg.start_soon(caller, other_url, index, started + seconds, latencies, owner_url)
     wall = time.perf_counter() - started
     ordered = sorted(latencies)
     return {

@@ -48,9 +48,17 @@ def answer_of(response_headers: dict[str, str], body: bytes) -> dict[str, Any]:
     raise RuntimeError(f"no response in {body[:200]!r}")
 
 
-async def caller(url: str, index: int, until: float, latencies: list[float]) -> None:
-    conn = await RawConnection.open(url)
-    headers = await open_session(conn)
+async def caller(url: str, index: int, until: float, latencies: list[float], open_on: str | None = None) -> None:
+    """Echo calls back to back on one session until ``until``; ``open_on``: open the session on that
+    URL instead (a cluster's other node: every call then crosses to its owner)."""
+    if open_on is not None:
+        opener = await RawConnection.open(open_on)
+        headers = await open_session(opener)
+        await opener.close()
+        conn = await RawConnection.open(url)
+    else:
+        conn = await RawConnection.open(url)
+        headers = await open_session(conn)
     calls = 0
     while time.perf_counter() < until:
         calls += 1

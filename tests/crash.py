@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from tests.redis_server import free_port
 from tests.servers import ROOT
@@ -77,3 +79,38 @@ class ServerProcess:
 
     def log(self) -> str:
         return "".join(path.read_text(errors="replace") for path in sorted(self.logdir.glob("server-*.log")))[-4000:]
+
+
+NODE = ROOT / "tests" / "conformance" / "node_modules" / ".bin" / "node"
+TS_CLIENT = ROOT / "tests" / "conformance" / "crash_client.mjs"
+
+
+async def typescript_client(
+    url: str, steps: int, at_progress: int, then: Callable[[list[dict[str, Any]]], Awaitable[None]]
+) -> list[dict[str, Any]]:
+    """Run the official TypeScript SDK client (``crash_client.mjs``: one session, ``count`` to
+    ``steps``, then ``echo``) and its JSON lines; ``then`` runs once, at the ``at_progress``th progress."""
+    import json
+
+    import anyio
+
+    assert NODE.exists(), "run ./run test: it installs the Node peers"
+    proc = await anyio.open_process([str(NODE), str(TS_CLIENT), url, str(steps)], stderr=subprocess.STDOUT)
+    lines: list[dict[str, Any]] = []
+    buffer = b""
+    done = False
+    assert proc.stdout is not None
+    with anyio.fail_after(90):
+        async for chunk in proc.stdout:
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for line in complete:
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:
+                    continue  # the SDK's own log lines (reconnection notices)
+                if not done and "progress" in lines[-1] and sum("progress" in item for item in lines) == at_progress:
+                    done = True
+                    await then(lines)
+        await proc.wait()
+    return lines

@@ -6,6 +6,7 @@ the clients go on; a node stopped with SIGTERM mid-stream is resumed elsewhere."
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from mcp.shared.subscriptions import ToolsListChanged
 from mcp_sse.cluster.node import OWNER_MEMORY
 from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
+from tests.crash import typescript_client
 from tests.e2e.test_doctor import doctor, rows
 from tests.nginx import STREAMING, nginx_in_front
 from tests.rawclient import POST_HEADERS, cut_then_resume, init_request, initialize, messages, session_headers
@@ -347,16 +349,14 @@ async def test_workers_on_one_port(redis: RedisServer) -> None:
     assert results == ["counted to 5"] * 6
 
 
-def test_workers_without_a_shared_store_are_refused() -> None:
-    import subprocess
-
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_sse", "serve", *APP, "--workers", "2", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_sse", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
+
+
+def test_workers_without_a_shared_store_are_refused() -> None:
+    done = run_cli("serve", *APP, "--workers", "2", "--port", "0")
     assert done.returncode == 2
     assert "--workers 2 needs --redis" in done.stderr
 
@@ -365,31 +365,12 @@ async def test_the_typescript_sdk_client_across_the_nodes(cluster: tuple[str, li
     """The official TypeScript SDK client (npm @modelcontextprotocol/sdk) through the balancer: its
     session's requests land on every node, the node running it is killed mid-call, and the client
     goes on with the same session; no progress value arrives twice or out of order."""
-    import json
-    import subprocess
-
-    from tests.e2e.test_crash_restart import NODE, TS_CLIENT
-
     url, running = cluster
-    assert NODE.exists(), "run ./run test: it installs the Node peers"
-    proc = await anyio.open_process([str(NODE), str(TS_CLIENT), url, "400"], stderr=subprocess.STDOUT)
-    lines: list[dict[str, Any]] = []
-    buffer = b""
-    killed = False
-    assert proc.stdout is not None
-    with anyio.fail_after(90):
-        async for chunk in proc.stdout:
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for line in complete:
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    continue  # the SDK's own log lines (reconnection notices)
-                if not killed and sum("progress" in item for item in lines) == 50:
-                    _owner_of(running, lines[0]["session"]).kill()
-                    killed = True
-        await proc.wait()
+
+    async def kill_the_owner(lines: list[dict[str, Any]]) -> None:
+        _owner_of(running, lines[0]["session"]).kill()
+
+    lines = await typescript_client(url, 400, 50, kill_the_owner)
     progress = [item["progress"] for item in lines if "progress" in item]
     assert progress == sorted(set(progress)), "nothing twice, nothing out of order"
     outcome = next(item for item in lines if "result" in item or "error" in item)
@@ -399,15 +380,7 @@ async def test_the_typescript_sdk_client_across_the_nodes(cluster: tuple[str, li
 
 
 def test_a_cluster_without_its_redis_does_not_start() -> None:
-    import subprocess
-
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_sse", "serve", *APP, "--redis", "redis://127.0.0.1:1/0", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    done = run_cli("serve", *APP, "--redis", "redis://127.0.0.1:1/0", "--port", "0")
     assert done.returncode != 0
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_sse.client import ClientStats, ReconnectPolicy, connect
 from mcp_sse.core.session_record import INTERRUPTED
-from tests.crash import ServerProcess
+from tests.crash import ServerProcess, typescript_client
 from tests.rawclient import POST_HEADERS, init_request
 from tests.rawclient import session_headers as raw_session_headers
 from tests.redis_server import RedisServer
@@ -264,33 +264,14 @@ async def test_ids_a_client_saw_but_the_crash_did_not_keep_are_never_reused(tmp_
         server.stop()
 
 
-NODE = Path(__file__).resolve().parents[1] / "conformance" / "node_modules" / ".bin" / "node"
-TS_CLIENT = Path(__file__).resolve().parents[1] / "conformance" / "crash_client.mjs"
-
-
 async def test_the_typescript_sdk_client_comes_through_a_crash_on_the_same_session(server: ServerProcess) -> None:
     """The official TypeScript SDK client (npm @modelcontextprotocol/sdk), as hosts built on it run it."""
-    import json
-    import subprocess
 
-    assert NODE.exists(), "run ./run test: it installs the Node peers"
-    proc = await anyio.open_process([str(NODE), str(TS_CLIENT), server.url, str(STEPS)], stderr=subprocess.STDOUT)
-    lines: list[dict[str, Any]] = []
-    buffer = b""
-    assert proc.stdout is not None
-    with anyio.fail_after(90):
-        async for chunk in proc.stdout:
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for line in complete:
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    continue  # the SDK's own log lines (reconnection notices)
-                if sum("progress" in item for item in lines) == KILL_AFTER and "progress" in lines[-1]:
-                    server.kill()
-                    await anyio.to_thread.run_sync(server.start)
-        await proc.wait()
+    async def crash(_: list[dict[str, Any]]) -> None:
+        server.kill()
+        await anyio.to_thread.run_sync(server.start)
+
+    lines = await typescript_client(server.url, STEPS, KILL_AFTER, crash)
     progress = [float(item["progress"]) for item in lines if "progress" in item]
     assert progress == sorted(set(progress)) and len(progress) >= KILL_AFTER, "none twice, none out of order"
     outcome = next(item for item in lines if "result" in item or "error" in item)
