@@ -384,3 +384,20 @@ def test_a_cluster_without_its_redis_does_not_start() -> None:
     assert done.returncode != 0
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+async def test_a_stdio_servers_question_answered_through_another_node(tmp_path: Path, redis: RedisServer) -> None:
+    """A 2025 stdio server's elicitation, put to a 2026-07-28 client as ``InputRequiredResult`` by
+    the node whose upstream call waits for it: the retry, which round robin sends to the other
+    node, reaches the waiting call there."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    with nodes(tmp_path, redis.url, STDIO, count=2) as running:
+        with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
+            async with Client(f"http://127.0.0.1:{port}/mcp", elicitation_callback=on_elicit) as client:
+                assert client.protocol_version == "2026-07-28"
+                for _ in range(3):
+                    with anyio.fail_after(20):
+                        assert text(await client.call_tool("ask_user", {"question": "?"})) == "accept: Ada"

@@ -144,6 +144,14 @@ class Directory:
         value: Any = await self.redis.get(key)
         return bytes(value)
 
+    async def member(self, node: str) -> Owner | None:
+        """Where a live member of the cluster is reached; None when it is not one (any more)."""
+        try:
+            address: Any = await self.redis.get(self._node_key(node))
+        except (RedisError, OSError) as exc:
+            raise OwnershipUnavailable(f"the cluster's Redis cannot be reached ({exc})") from None
+        return Owner(node, bytes(address).decode()) if address is not None else None
+
     async def mark_draining(self) -> None:
         """This node is stopping: it takes no new requests, and finishes the calls it has before
         its sessions may go elsewhere. Peers that cannot reach it meanwhile say "come back"."""

@@ -125,6 +125,9 @@ class ClusterNode:
                     self._owners.clear()  # a bound, not a policy: the next requests ask again
         return place(self.node, owner, hopped=hopped, held_here=held_here)
 
+    async def member(self, node: str) -> Owner | None:
+        return None if node == self.node else await self.directory.member(node)
+
     def forget_owner(self, session_id: str) -> None:
         self._owners.pop(session_id, None)
 

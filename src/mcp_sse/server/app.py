@@ -65,12 +65,12 @@ from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.server.streamable import Streamable
 from mcp_sse.upstream.base import ModernUpstream, Upstream
-from mcp_sse.upstream.modern_front import ModernFront
+from mcp_sse.upstream.modern_front import ModernFront, state_holder
 from mcp_sse.upstream.remote import HTTPUpstream
 from mcp_sse.upstream.sdk import SDKUpstream
 from mcp_sse.upstream.stdio import SharedStdioUpstream, StdioUpstream
-from mcp_sse.wire import jsonrpc
-from mcp_sse.wire.headers import SESSION_ID
+from mcp_sse.wire import eras, jsonrpc
+from mcp_sse.wire.headers import PROTOCOL_VERSION, SESSION_ID
 
 __all__ = ["McpApp", "create_app", "event_store_from"]
 
@@ -167,6 +167,7 @@ class McpApp:
                 logger.warning("the SDK server has its own listen handler: its change events stay on one node")
         elif isinstance(self.upstream, ModernFront):
             self.upstream.bus_factory = cluster.bus
+            self.upstream.state_owner = lambda: cluster.node  # a retry goes where its call waits
 
     def listening_at(self, url: str) -> None:
         """Where the server listens (the command line tells it once the socket is bound)."""
@@ -257,16 +258,39 @@ class McpApp:
                         "try again shortly",
                         headers={"Retry-After": "1"},
                     ) from None
-        delivered = False
+        await handler(scope, _replaying(body, receive), send, headers, extra)
 
-        async def replay() -> ASGIMessage:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await handler(scope, replay, send, headers, extra)
+    async def _stateless_retry(
+        self,
+        cluster: ClusterNode,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        extra: HeaderList,
+        handler: Any,
+    ) -> None:
+        """A stateless retry that answers a question of an upstream call waiting on another node
+        (the front's ``requestState`` names it) goes to that node; anything else is served here."""
+        body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        params = parsed.get("params") if isinstance(parsed, dict) else None
+        holder = state_holder(params if isinstance(params, dict) else None)
+        if holder is not None and not scope.get(HOP_KEY):
+            try:
+                owner = await cluster.member(holder)
+            except OwnershipUnavailable as exc:
+                raise cluster_away(exc) from None
+            if owner is not None:
+                try:
+                    await cluster.forward(owner, scope, body, receive, send)
+                    return
+                except OwnerUnreachable:
+                    pass  # gone, and its waiting call with it: answered here as an unknown state
+        await handler(scope, _replaying(body, receive), send, headers, extra)
 
     def begin_shutdown(self) -> None:
         """The server stops taking work: end the stateless era's listen streams with their completion
@@ -472,6 +496,12 @@ class McpApp:
             session_id = headers.get(SESSION_ID) if path in self._mcp_paths else _query_session(scope, path, self)
             if session_id:
                 return self._clustered(self.cluster, session_id, scope, receive, send, headers, extra, handler)
+            if (
+                method == "POST"
+                and isinstance(self.upstream, ModernFront)
+                and eras.is_modern(headers.get(PROTOCOL_VERSION, ""))
+            ):
+                return self._stateless_retry(self.cluster, scope, receive, send, headers, extra, handler)
         # Returned, not awaited: the caller awaits it, and a held stream keeps one frame less.
         return cast("Awaitable[None]", handler(scope, receive, send, headers, extra))
 
@@ -519,6 +549,21 @@ class _TrackingSend:
         if message["type"] == "http.response.start":
             self.started = True
         return self.send(message)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then what the connection says next (the
+    client leaving)."""
+    delivered = False
+
+    async def replay() -> ASGIMessage:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _query_session(scope: Scope, path: str, app: McpApp) -> str | None:

@@ -61,7 +61,7 @@ from mcp_sse.upstream.link import LinkClosed, UpstreamLink, refuse
 from mcp_sse.wire import eras
 from mcp_sse.wire.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, MISSING_CLIENT_CAPABILITY
 
-__all__ = ["FORWARDED_METHODS", "ModernFront"]
+__all__ = ["FORWARDED_METHODS", "STATE_SEPARATOR", "ModernFront", "state_holder"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ FORWARDED_METHODS = (
 CLIENT_INFO = {"name": "mcp-sse", "title": "mcp-sse gateway for 2026-07-28 clients", "version": "1"}
 """Who the front's upstream sessions say they are: the clients behind them vary per request."""
 
+STATE_SEPARATOR = "~"
+"""Between the node that holds a waiting call and the random part, in a ``requestState`` the front
+hands out in a cluster (``state_holder``)."""
+
 _SCHEMA_PAGES = 100  # a tools/list that never ends is not followed further
 
 Key = tuple[str | None, bytes]
@@ -91,6 +95,7 @@ class ModernFront:
     def __init__(self, inner: PortUpstream, *, max_links: int = 32, idle_seconds: float = 300.0) -> None:
         self.inner = inner
         self.bus_factory: Callable[[str], SubscriptionBus] | None = None  # a cluster's, across nodes
+        self.state_owner: Callable[[], str] | None = None  # a cluster's node: a retry is sent back to it
         self.max_links = max_links
         self.idle_seconds = idle_seconds
         self._links: dict[Key, UpstreamLink] = {}
@@ -229,6 +234,8 @@ class ModernFront:
 
     def _suspend(self, pending: PendingCall, link: UpstreamLink, keys: list[str], server_info: Any) -> dict[str, Any]:
         state = secrets.token_urlsafe(24)
+        if self.state_owner is not None:
+            state = f"{self.state_owner()}{STATE_SEPARATOR}{state}"  # the node that holds the call
         pending.deadline = anyio.current_time() + PENDING_SECONDS
         self._pending[state] = (pending, link)
         result = input_required_result({key: pending.question(key) for key in keys}, state)
@@ -402,6 +409,15 @@ class ModernFront:
         for tool in tools:
             if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
                 self._schemas[tool["name"]] = tool.get("inputSchema")
+
+
+def state_holder(params: Mapping[str, Any] | None) -> str | None:
+    """The node named in a stateless retry's ``requestState``, when the front handed it out in a
+    cluster: the retry must reach that node, where the upstream call waits."""
+    state = (params or {}).get("requestState")
+    if isinstance(state, str) and STATE_SEPARATOR in state:
+        return state.split(STATE_SEPARATOR, 1)[0]
+    return None
 
 
 def _bind(call: Any, method: str, params: dict[str, Any] | None) -> Any:
