@@ -24,8 +24,14 @@ class Node:
         self.log = workdir / f"node-{index}.log"
         shared = ["--redis", redis_url] if redis_url else ["--event-store", "memory"]  # None: nothing shared
         options = [*shared, "--port", str(self.port), "--log-level", "debug"]
-        # A command after -- takes the rest of the line, so the options go before it.
-        args = ["serve", *options, *serve_args] if serve_args[:1] == ["--"] else ["serve", *serve_args, *options]
+        # A command after -- takes the rest of the line, so the options go before it. ``proxy URL``
+        # is a command of its own.
+        if serve_args[:1] == ["proxy"]:
+            args = [*serve_args, *options]
+        elif serve_args[:1] == ["--"]:
+            args = ["serve", *options, *serve_args]
+        else:
+            args = ["serve", *serve_args, *options]
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "mcp_sse", *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT

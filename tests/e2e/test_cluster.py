@@ -22,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 
+from mcp_sse import create_app
 from mcp_sse.cluster.node import OWNER_MEMORY
 from mcp_sse.wire.sse import SSEDecoder
 from tests.cluster_nodes import Node, nodes
@@ -30,7 +31,7 @@ from tests.e2e.test_doctor import doctor, rows
 from tests.nginx import STREAMING, nginx_in_front
 from tests.rawclient import POST_HEADERS, cut_then_resume, init_request, initialize, messages, session_headers
 from tests.redis_server import RedisServer
-from tests.servers import ROOT, mcp_sse
+from tests.servers import ROOT, build_test_server, mcp_sse, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -401,3 +402,33 @@ async def test_a_stdio_servers_question_answered_through_another_node(tmp_path: 
                 for _ in range(3):
                     with anyio.fail_after(20):
                         assert text(await client.call_tool("ask_user", {"question": "?"})) == "accept: Ada"
+
+
+async def test_proxy_nodes_in_front_of_one_http_server(tmp_path: Path, redis: RedisServer) -> None:
+    """``mcp-sse proxy URL`` as three nodes: a session's upstream HTTP session lives on its owner;
+    calls with progress, a question from the upstream, and the owner killed mid-session (the next
+    owner opens a fresh upstream session, initialized as the first one was)."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    with run_server(create_app(build_test_server())) as upstream:
+        with nodes(tmp_path, redis.url, ["proxy", upstream + "/mcp"]) as running:
+            with nginx_in_front([node.port for node in running], tmp_path / "nginx", STREAMING) as port:
+                url = f"http://127.0.0.1:{port}/mcp"
+                async with streamable_http_client(url) as (read, write):
+                    async with ClientSession(read, write, elicitation_callback=on_elicit) as session:
+                        await session.initialize()
+                        for _ in range(3):
+                            progress: list[float] = []
+
+                            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                                progress.append(value)  # noqa: B023 - this round's list
+
+                            result = await session.call_tool("count", {"to": 8}, progress_callback=on_progress)
+                            assert text(result) == "counted to 8" and progress == [float(i) for i in range(1, 9)]
+                        with anyio.fail_after(20):
+                            assert text(await session.call_tool("ask_user", {"question": "?"})) == "accept: Ada"
+                        _owner_of(running, _session_id(running)).kill()
+                        with anyio.fail_after(30):
+                            assert text(await session.call_tool("echo", {"text": "after"})) == "after"
