@@ -6,7 +6,6 @@ a trailing slash, never a redirect), ``/sse`` and ``/messages`` (HTTP+SSE), ``/h
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -18,19 +17,18 @@ import orjson
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 
-from mcp_sse.cluster.forward import CLIENT_HEADER, HOP_HEADER, OwnerUnreachable
+from mcp_sse.cluster.forward import HOP_HEADER
 from mcp_sse.cluster.node import ClusterNode
-from mcp_sse.cluster.placement import RetryLater, ServeHere
 from mcp_sse.config import REDIS_SCHEMES, ServerConfig
 from mcp_sse.core.events import EventStore
 from mcp_sse.core.limits import CallerLimits
 from mcp_sse.core.memory_store import MemoryEventStore
 from mcp_sse.core.redis_store import RedisEventStore, RedisStoreInUse, RedisUnavailable
-from mcp_sse.core.registry import OwnershipUnavailable, SessionRegistry
+from mcp_sse.core.registry import SessionRegistry
 from mcp_sse.core.sqlite_store import EventStoreInUse, SQLiteEventStore
-from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady, TryAgain
+from mcp_sse.errors import HeadersTooLarge, MethodNotAllowed, NotFound, Rejection, ServerNotReady
 from mcp_sse.logs import fields
-from mcp_sse.sdk_compat import bind_access_token, share_request_state_key, use_subscription_bus
+from mcp_sse.sdk_compat import bind_access_token
 from mcp_sse.server.asgi import (
     JSON_CONTENT_TYPE,
     ASGIMessage,
@@ -40,7 +38,6 @@ from mcp_sse.server.asgi import (
     Scope,
     Send,
     header_map,
-    read_body,
     send_error,
 )
 from mcp_sse.server.asgi import send_response as send_plain
@@ -56,16 +53,17 @@ from mcp_sse.server.auth import (
     principal_of,
     protected_resource_metadata,
 )
+from mcp_sse.server.cluster_edge import ClusterEdge
 from mcp_sse.server.dashboard import Dashboard
 from mcp_sse.server.forwarded import TrustedProxies
-from mcp_sse.server.intake import cluster_away, too_many_for_caller
+from mcp_sse.server.intake import too_many_for_caller
 from mcp_sse.server.legacy_sse import LegacySSE
 from mcp_sse.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_sse.server.metrics import Metrics
 from mcp_sse.server.security import RequestGuard
 from mcp_sse.server.streamable import Streamable
 from mcp_sse.upstream.base import ModernUpstream, Upstream
-from mcp_sse.upstream.modern_front import ModernFront, state_holder
+from mcp_sse.upstream.modern_front import ModernFront
 from mcp_sse.upstream.remote import HTTPUpstream
 from mcp_sse.upstream.sdk import SDKUpstream
 from mcp_sse.upstream.stdio import SharedStdioUpstream, StdioUpstream
@@ -94,9 +92,7 @@ class McpApp:
         self.authenticator = authenticator_from(self.config, token_verifier)
         self.upstream = upstream
         self.store: EventStore = store if store is not None else event_store_from(self.config)
-        self.cluster = ClusterNode(self.config.redis, self.config.cluster_address) if self.config.redis else None
-        if self.cluster is not None:
-            self._share_change_events(self.cluster)
+        node = ClusterNode(self.config.redis, self.config.cluster_address) if self.config.redis else None
         self.metrics = Metrics(lambda: float(self.registry.inbound_depth()))
         self.registry = SessionRegistry(
             self.store,
@@ -113,8 +109,9 @@ class McpApp:
                 sessions=self.config.sessions_per_caller,
                 streams=self.config.streams_per_caller,
             ),
-            ownership=self.cluster,
+            ownership=node,
         )
+        self.cluster = ClusterEdge(node, self.config, self.registry, self.store, upstream) if node else None
         self.guard = RequestGuard(self.config)
         self.proxies = TrustedProxies(self.config.trusted_proxies)
         modern = cast(ModernUpstream, upstream) if hasattr(upstream, "modern_server") else None
@@ -144,15 +141,7 @@ class McpApp:
                 await stack.enter_async_context(self.store)
             await stack.enter_async_context(self.upstream.lifespan())
             if self.cluster is not None:
-                # Joined after the store (sessions it takes over load from there), left after the
-                # sessions stop (so peers take them over only once this node has let them go).
-                await stack.enter_async_context(
-                    self.cluster.running(self._lost_membership, self._write_out, self._redis_away)
-                )
-                if isinstance(self.upstream, SDKUpstream):
-                    # A stateless retry may land on any node: every node unseals what any sealed.
-                    key = await self.cluster.shared_secret("request-state")
-                    share_request_state_key(self.upstream.source, key)
+                await stack.enter_async_context(self.cluster.running())
             await stack.enter_async_context(self.registry.running())
             self._running = True
             try:
@@ -160,137 +149,10 @@ class McpApp:
             finally:
                 self._running = False
 
-    def _share_change_events(self, cluster: ClusterNode) -> None:
-        """Listen streams on every node hear a change made on any (the stateless era's events)."""
-        if isinstance(self.upstream, SDKUpstream):
-            if not use_subscription_bus(self.upstream.source, cluster.bus("sdk")):
-                logger.warning("the SDK server has its own listen handler: its change events stay on one node")
-        elif isinstance(self.upstream, ModernFront):
-            self.upstream.bus_factory = cluster.bus
-            self.upstream.state_owner = lambda: cluster.node  # a retry goes where its call waits
-
     def listening_at(self, url: str) -> None:
         """Where the server listens (the command line tells it once the socket is bound)."""
         if self.cluster is not None:
-            self.cluster.listening_at(url)
-
-    async def _write_out(self) -> None:
-        """Everything the sessions did (they were kept, calls still in progress answered with an
-        error) is in the store before another node may take them."""
-        flush = getattr(self.store, "flush", None)
-        if flush is not None:
-            await flush()
-
-    async def _redis_away(self) -> None:
-        """The cluster's Redis cannot be reached: what streams now carry could not be kept. Each
-        ends with a retry; its client comes back (503 with Retry-After while Redis is away) and
-        resumes from what was kept once it is back."""
-        ended = self.registry.end_streams(self.config.retry_ms)
-        logger.warning("the cluster's Redis cannot be reached: %d stream(s) ended with a retry", ended)
-
-    async def _lost_membership(self) -> None:
-        """The cluster took this node for dead: its sessions may run elsewhere now. Every copy here
-        ends (the store keeps them); a request for one goes to whoever owns it."""
-        for session in self.registry.sessions():
-            await self._drop_local(session.id)
-
-    async def _drop_local(self, session_id: str) -> None:
-        session = self.registry.get(session_id)
-        if session is not None:
-            await self.registry.end(session, keep=True)
-        forget = getattr(self.store, "forget", None)
-        if forget is not None:
-            await forget(session_id)
-
-    async def _clustered(
-        self,
-        cluster: ClusterNode,
-        session_id: str,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: dict[str, str],
-        extra: HeaderList,
-        handler: Any,
-    ) -> None:
-        """A request for a session, in a cluster: served here by its owner, else forwarded to it
-        (docs/deploy.md, "A cluster"). Its body is read once, under our limits, whichever it is."""
-        body = b""
-        if scope["method"] == "POST":
-            body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
-        hopped = bool(scope.get(HOP_KEY))
-        for _ in range(3):
-            try:
-                where = await cluster.placement(
-                    session_id, hopped=hopped, held_here=self.registry.get(session_id) is not None
-                )
-            except ValueError:
-                break  # not a session id: the handler answers 404 as for any unknown session
-            except OwnershipUnavailable as exc:
-                raise cluster_away(exc) from None
-            if isinstance(where, RetryLater):
-                raise TryAgain(f"Service Unavailable: {where.reason}; try again", headers={"Retry-After": "1"})
-            if isinstance(where, ServeHere):
-                if where.revive:
-                    await self._drop_local(session_id)  # whatever this node remembers of it is stale
-                logger.debug("served a request of session %s", session_id, extra=fields(session_id=session_id))
-                break
-            if where.drop_local:
-                await self._drop_local(session_id)
-            try:
-                logger.debug(
-                    "forwarded a request of session %s to node %s",
-                    session_id,
-                    where.owner.node,
-                    extra=fields(session_id=session_id),
-                )
-                await cluster.forward(where.owner, scope, body, receive, send)
-                return
-            except OwnerUnreachable:
-                cluster.forget_owner(session_id)
-                try:
-                    evicted = await cluster.evict(where.owner)
-                except OwnershipUnavailable as exc:
-                    raise cluster_away(exc) from None
-                if not evicted:  # else gone: the next placement claims its sessions
-                    raise TryAgain(
-                        "Service Unavailable: the session's node is finishing its calls before it stops; "
-                        "try again shortly",
-                        headers={"Retry-After": "1"},
-                    ) from None
-        await handler(scope, _replaying(body, receive), send, headers, extra)
-
-    async def _stateless_retry(
-        self,
-        cluster: ClusterNode,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: dict[str, str],
-        extra: HeaderList,
-        handler: Any,
-    ) -> None:
-        """A stateless retry that answers a question of an upstream call waiting on another node
-        (the front's ``requestState`` names it) goes to that node; anything else is served here."""
-        body = await read_body(receive, headers, self.config.max_body_bytes, self.config.body_timeout)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
-        params = parsed.get("params") if isinstance(parsed, dict) else None
-        holder = state_holder(params if isinstance(params, dict) else None)
-        if holder is not None and not scope.get(HOP_KEY):
-            try:
-                owner = await cluster.member(holder)
-            except OwnershipUnavailable as exc:
-                raise cluster_away(exc) from None
-            if owner is not None:
-                try:
-                    await cluster.forward(owner, scope, body, receive, send)
-                    return
-                except OwnerUnreachable:
-                    pass  # gone, and its waiting call with it: answered here as an unknown state
-        await handler(scope, _replaying(body, receive), send, headers, extra)
+            self.cluster.node.listening_at(url)
 
     def begin_shutdown(self) -> None:
         """The server stops taking work: end the stateless era's listen streams with their completion
@@ -300,7 +162,7 @@ class McpApp:
         if end is not None:
             end()
         if self.cluster is not None:
-            asyncio.get_running_loop().create_task(self.cluster.start_draining())
+            self.cluster.begin_draining()
         ended = self.registry.end_streams(self.config.retry_ms)
         if ended:
             logger.info(
@@ -386,7 +248,7 @@ class McpApp:
         if self.proxies:
             self._apply_forwarding(scope, headers)
         if self.cluster is not None and HOP_HEADER in headers:
-            self._accept_hop(scope, headers)
+            self.cluster.accept_hop(scope, headers)
         try:
             if sum(len(name) + len(value) for name, value in scope["headers"]) > self.config.max_header_bytes:
                 # httptools sets no bound of its own; h11's is 16 KiB, nginx's 32 KiB by default.
@@ -421,16 +283,6 @@ class McpApp:
             if not tracking_send.started:
                 body = jsonrpc.error_body(jsonrpc.INTERNAL_ERROR, "Internal error: the server failed this request")
                 await send_plain(send, 500, body, extra, JSON_CONTENT_TYPE)
-
-    def _accept_hop(self, scope: Scope, headers: dict[str, str]) -> None:
-        """A request another node of the cluster forwarded: served here, seen as from its client.
-        Without the cluster's token the header is a client's, and means nothing."""
-        assert self.cluster is not None
-        if self.cluster.is_hop(headers.pop(HOP_HEADER, None)):
-            scope[HOP_KEY] = True
-            client = headers.pop(CLIENT_HEADER, None)
-            if client:
-                scope["client"] = (client, 0)
 
     def _apply_forwarding(self, scope: Scope, headers: dict[str, str]) -> None:
         """Behind a trusted proxy, the request is seen as its client made it: the client's address
@@ -495,13 +347,13 @@ class McpApp:
         if self.cluster is not None:
             session_id = headers.get(SESSION_ID) if path in self._mcp_paths else _query_session(scope, path, self)
             if session_id:
-                return self._clustered(self.cluster, session_id, scope, receive, send, headers, extra, handler)
+                return self.cluster.route_session(session_id, scope, receive, send, headers, extra, handler)
             if (
                 method == "POST"
-                and isinstance(self.upstream, ModernFront)
+                and self.cluster.serves_stateless_retries
                 and eras.is_modern(headers.get(PROTOCOL_VERSION, ""))
             ):
-                return self._stateless_retry(self.cluster, scope, receive, send, headers, extra, handler)
+                return self.cluster.route_stateless(scope, receive, send, headers, extra, handler)
         # Returned, not awaited: the caller awaits it, and a held stream keeps one frame less.
         return cast("Awaitable[None]", handler(scope, receive, send, headers, extra))
 
@@ -551,21 +403,6 @@ class _TrackingSend:
         return self.send(message)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives the body already read, then what the connection says next (the
-    client leaving)."""
-    delivered = False
-
-    async def replay() -> ASGIMessage:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 def _query_session(scope: Scope, path: str, app: McpApp) -> str | None:
     """The session a 2024-11-05 POST names (``/messages?session_id=``)."""
     if path not in app._message_paths:
@@ -573,9 +410,6 @@ def _query_session(scope: Scope, path: str, app: McpApp) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_id")
     return values[0] if values else None
 
-
-HOP_KEY = "mcp_sse.forwarded_by_a_node"
-"""Set in the scope of a request another node forwarded: it is served here, never forwarded again."""
 
 CANNOT_START = (RedisUnavailable, RedisStoreInUse, EventStoreInUse, FileNotFoundError, PermissionError)
 """What stops the app from starting that its operator fixes (a store that cannot be reached or opened)."""
