@@ -31,3 +31,17 @@ def test_a_forwarded_request_is_never_forwarded_again() -> None:
     placed = place(ME, PEER, hopped=True, held_here=False)
     assert isinstance(placed, RetryLater)
     assert place(ME, Owner(ME, "http://me"), hopped=True, held_here=True) == ServeHere(revive=False)
+
+
+def test_a_node_tells_its_peers_where_it_listens() -> None:
+    from mcp_sse.cluster.node import ClusterNode
+
+    node = ClusterNode("redis://r/0")
+    node.listening_at("http://127.0.0.1:8000")
+    assert node.address == "http://127.0.0.1:8000"
+    configured = ClusterNode("redis://r/0", "http://10.0.0.5:9000")
+    configured.listening_at("http://0.0.0.0:8000")
+    assert configured.address == "http://10.0.0.5:9000", "a configured address wins"
+    worker = ClusterNode("redis://r/0", "http://10.0.0.5:9000")
+    worker.listening_at("http://0.0.0.0:41234", own_port=True)
+    assert worker.address == "http://10.0.0.5:41234", "a worker: the configured host, its own port"

@@ -60,7 +60,7 @@ def serve(
         # One of --workers N: the public socket is the parent's; peers reach this worker on a
         # private loopback port of its own, for the sessions it owns.
         sock = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
-        private = bind_socket("127.0.0.1", 0)
+        private = bind_socket(str(sock.getsockname()[0]), 0)  # the public socket's address, a port of its own
         sockets = [sock, private]
         ready_fd = int(os.environ[READY_FD_ENV])
 
@@ -74,8 +74,11 @@ def serve(
         private = sock
         sockets = [sock]
     listening_at = getattr(app, "listening_at", None)
-    if listening_at is not None:
-        listening_at(url_for(private, ""))  # a cluster node tells its peers where to reach it
+    if listening_at is not None:  # a cluster node tells its peers where to reach it
+        if is_worker():
+            listening_at(url_for(private, ""), own_port=True)
+        else:
+            listening_at(url_for(private, ""))
     config = uvicorn.Config(
         app,
         lifespan="on",

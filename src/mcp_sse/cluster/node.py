@@ -44,15 +44,22 @@ class ClusterNode:
             self._buses[channel] = ClusterBus(channel, lambda: self.directory.redis)
         return self._buses[channel]
 
-    def listening_at(self, url: str) -> None:
-        """Where the server listens, when no address was configured: what peers are told."""
-        if self.address is None:
-            parts = urlsplit(url)
-            host = parts.hostname or "127.0.0.1"
-            if host in ("0.0.0.0", "::"):
-                host = socket.gethostname()
-            netloc = f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
-            self.address = urlunsplit((parts.scheme, netloc, "", "", ""))
+    def listening_at(self, url: str, *, own_port: bool = False) -> None:
+        """Where the server listens: what peers are told, when no address was configured.
+        ``own_port``: one of several workers on one machine, each reached on a port of its own;
+        a configured address then names the host, and this worker's port goes with it."""
+        parts = urlsplit(url)
+        if self.address is not None and not own_port:
+            return
+        if self.address is not None:
+            configured = urlsplit(self.address)
+            host, scheme = configured.hostname or "127.0.0.1", configured.scheme
+        else:
+            host, scheme = parts.hostname or "127.0.0.1", parts.scheme
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        netloc = f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
+        self.address = urlunsplit((scheme, netloc, "", "", ""))
 
     @property
     def directory(self) -> Directory:

@@ -149,10 +149,11 @@ class McpApp:
             finally:
                 self._running = False
 
-    def listening_at(self, url: str) -> None:
-        """Where the server listens (the command line tells it once the socket is bound)."""
+    def listening_at(self, url: str, *, own_port: bool = False) -> None:
+        """Where the server listens (the command line tells it once the socket is bound); a worker
+        of several is reached by its peers on a port of its own (``own_port``)."""
         if self.cluster is not None:
-            self.cluster.node.listening_at(url)
+            self.cluster.node.listening_at(url, own_port=own_port)
 
     def begin_shutdown(self) -> None:
         """The server stops taking work: end the stateless era's listen streams with their completion
