@@ -102,6 +102,14 @@ class ServerConfig:
             "Default: the address it listens on (a wildcard host becomes this machine's name)."
         ),
     )
+    spare_processes: int = field(
+        default=1,
+        metadata=_doc(
+            "`serve -- CMD` (a process per session): processes kept started for 2026-07-28 clients, each "
+            "ready to become the upstream session of a new set of client capabilities without waiting for "
+            "a process to start (one is started with the server)."
+        ),
+    )
     shutdown_grace: float = field(
         default=10.0,
         metadata=_doc(
@@ -265,6 +273,8 @@ class ServerConfig:
                 raise ValueError(f"trusted_proxies: {proxy!r} is not an address or a CIDR network") from None
         if self.max_sessions is not None and self.max_sessions <= 0:
             raise ValueError("max_sessions must be positive or None")
+        if self.spare_processes < 0:
+            raise ValueError("spare_processes must not be negative")
         if self.shutdown_grace < 0:
             raise ValueError("shutdown_grace must not be negative")
         if self.keepalive_interval <= 0:

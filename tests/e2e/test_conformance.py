@@ -183,7 +183,9 @@ def conformance_gateway_url() -> Iterator[str]:
     """The same conformance server as a stdio process speaking 2025, behind ``serve --``: the
     stateless era is then ours (``upstream/modern_front.py``), not the SDK server's."""
     command = [sys.executable, str(ROOT / "tests" / "stdio_app.py"), "tests.conformance_server:build"]
-    with mcp_sse("serve", "--port", "0", "--", *command) as url:
+    # The suite declares three sets of client capabilities, and allows 600 ms for a first frame:
+    # enough processes are started ahead that none of them waits for one to start.
+    with mcp_sse("serve", "--port", "0", "--spare-processes", "3", "--", *command) as url:
         yield url.replace("127.0.0.1", "localhost")
 
 

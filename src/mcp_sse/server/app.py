@@ -472,5 +472,6 @@ def create_app(
     """
     upstream: Upstream = SDKUpstream(server) if isinstance(server, Server | MCPServer) else server
     if isinstance(upstream, StdioUpstream | SharedStdioUpstream | HTTPUpstream):
-        upstream = ModernFront(upstream)  # the stateless era in front of a server that speaks 2025
+        # The stateless era in front of a server that speaks 2025.
+        upstream = ModernFront(upstream, spare_processes=(config or ServerConfig()).spare_processes)
     return McpApp(upstream, config, store, token_verifier)

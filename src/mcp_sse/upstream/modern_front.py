@@ -92,8 +92,11 @@ Key = tuple[str | None, bytes]
 class ModernFront:
     """A relaying upstream that also serves the stateless era (``ModernUpstream``)."""
 
-    def __init__(self, inner: PortUpstream, *, max_links: int = 32, idle_seconds: float = 300.0) -> None:
+    def __init__(
+        self, inner: PortUpstream, *, max_links: int = 32, idle_seconds: float = 300.0, spare_processes: int = 1
+    ) -> None:
         self.inner = inner
+        self.spare_processes = spare_processes
         self.bus_factory: Callable[[str], SubscriptionBus] | None = None  # a cluster's, across nodes
         self.state_owner: Callable[[], str] | None = None  # a cluster's node: a retry is sent back to it
         self.max_links = max_links
@@ -105,7 +108,7 @@ class ModernFront:
         self._subscribed: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, Any] = {}
         self._pending: dict[str, tuple[PendingCall, UpstreamLink]] = {}  # requestState -> waiting call
-        self._spares: dict[str | None, UpstreamLink] = {}  # per principal, its process already started
+        self._spares: dict[str | None, list[UpstreamLink]] = {}  # per principal, processes already started
         self._keep_spares = bool(getattr(inner, "spawns_per_session", False))
         self._numbers = itertools.count(1)
         self._task_group: TaskGroup | None = None
@@ -118,10 +121,11 @@ class ModernFront:
         async with self.inner.lifespan(), anyio.create_task_group() as tg:
             self._task_group = tg
             tg.start_soon(self._close_idle_links)
+            self._top_up_spares(None)  # ready before the first stateless request without a principal
             try:
                 yield
             finally:
-                for link in [*self._links.values(), *self._spares.values()]:
+                for link in [*self._links.values(), *(spare for spares in self._spares.values() for spare in spares)]:
                     link.close()
                 self._links.clear()
                 self._spares.clear()
@@ -315,17 +319,15 @@ class ModernFront:
         if self._task_group is None:
             raise MCPError(INTERNAL_ERROR, "the server is not running")
         self._make_room()
-        link = self._spares.pop(principal, None)
-        if link is None or link.closed.is_set():
+        ready = [spare for spare in self._spares.get(principal, []) if not spare.closed.is_set()]
+        if ready:
+            link = ready.pop(0)
+            self._spares[principal] = ready
+        else:
             link = self._new_link(principal)
             await self._task_group.start(link.run)
         link.capabilities = capabilities
-        if self._keep_spares:
-            # Each upstream session is a process: start the next one now, so a client with other
-            # capabilities waits for an initialize, not for a process to start.
-            spare = self._spares[principal] = self._new_link(principal)
-            spare.warm_start = True
-            self._task_group.start_soon(spare.run)
+        self._top_up_spares(principal)
         try:
             await link.open(eras.LATEST_VERSION)
             if isinstance(link.initialize_result.get("capabilities", {}).get("tools"), Mapping):
@@ -336,6 +338,19 @@ class ModernFront:
         self._links[key] = link
         logger.info("opened upstream session %s for stateless requests", link.id)
         return link
+
+    def _top_up_spares(self, principal: str | None) -> None:
+        """Where each upstream session is a process (``serve -- CMD`` per session), keep
+        ``spare_processes`` of them started for this principal: a client with a new set of
+        capabilities then waits for an ``initialize``, not for a process to start."""
+        if not self._keep_spares or self._task_group is None:
+            return
+        spares = self._spares.setdefault(principal, [])
+        while len(spares) < self.spare_processes:
+            spare = self._new_link(principal)
+            spare.warm_start = True
+            spares.append(spare)
+            self._task_group.start_soon(spare.run)
 
     def _new_link(self, principal: str | None) -> UpstreamLink:
         return UpstreamLink(
