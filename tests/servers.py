@@ -173,7 +173,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def mcp_sse(*args: str) -> Iterator[str]:
+def mcp_sse_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m mcp_sse ARGS`` until it prints its Streamable HTTP URL: the URL and the process
+    (a test may signal it); stopped on the way out if it still runs."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_sse", *args],
         stdout=subprocess.PIPE,
@@ -187,10 +189,17 @@ def mcp_sse(*args: str) -> Iterator[str]:
         for line in proc.stdout:
             lines.append(line)
             if match := re.search(r"Streamable HTTP: (http://\S+)", line):
-                yield match.group(1)
+                yield match.group(1), proc
                 break
         else:
             raise AssertionError("no URL printed:\n" + "".join(lines))
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def mcp_sse(*args: str) -> Iterator[str]:
+    with mcp_sse_process(*args) as (url, _):
+        yield url

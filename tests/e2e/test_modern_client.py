@@ -28,7 +28,7 @@ from mcp_sse.client.decisions import ERA_CACHE
 from mcp_sse.upstream.stdio import StdioUpstream, stdio_command
 from mcp_sse.wire.sse import SSEDecoder
 from tests.proxy import TCPProxy
-from tests.servers import ROOT, SessionsOnly, build_test_server, run_server
+from tests.servers import ROOT, SessionsOnly, build_test_server, mcp_sse_process, run_server
 
 pytestmark = pytest.mark.anyio
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, budget=20.0)
@@ -286,15 +286,8 @@ async def sse_messages(response: httpx2.Response) -> AsyncIterator[dict[str, Any
 
 @pytest.fixture
 def cli_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    command = [sys.executable, "-m", "mcp_sse", "serve", "--app", "tests.servers:build_test_server", "--port", "0"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"Streamable HTTP: (\S+)", line)))
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with mcp_sse_process("serve", "--app", "tests.servers:build_test_server", "--port", "0") as running:
+        yield running
 
 
 async def test_a_shutdown_ends_listen_streams_with_their_completion_result(

@@ -6,7 +6,6 @@ stateless client, and principals kept apart."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from mcp.shared.subscriptions import ToolsListChanged
 
 from mcp_sse import ServerConfig, create_app
 from mcp_sse.upstream.stdio import PRINCIPAL_ENV, StdioUpstream, stdio_command
-from tests.servers import ROOT, mcp_sse, run_server
+from tests.servers import ROOT, mcp_sse, mcp_sse_process, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -225,15 +224,8 @@ async def test_a_request_state_that_names_nothing_is_refused(gateway: str) -> No
 
 @pytest.fixture
 def cli_gateway() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    command = [sys.executable, "-m", "mcp_sse", "serve", "--port", "0", "--", *STDIO_SERVER]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"Streamable HTTP: (\S+)", line)))
-        yield url, proc
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with mcp_sse_process("serve", "--port", "0", "--", *STDIO_SERVER) as running:
+        yield running
 
 
 async def test_a_shutdown_ends_listen_streams_with_their_completion_result(

@@ -24,7 +24,6 @@ from typing import Any
 
 import anyio
 import orjson
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from mcp_sse.core.session import Inbound, Outbound
@@ -357,12 +356,6 @@ class UpstreamLink:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5), contextlib.suppress(LinkClosed):
                     await self._send(cancel)
 
-    async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            message["params"] = dict(params)
-        await self._send(message)
-
     async def _send(self, message: dict[str, Any]) -> None:
         try:
             await self._to_upstream.send(message)
@@ -376,6 +369,3 @@ class UpstreamLink:
     @property
     def idle(self) -> bool:
         return not self._calls and self.pins == 0
-
-    async def start(self, task_group: TaskGroup) -> None:
-        await task_group.start(self.run)
