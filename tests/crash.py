@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -49,16 +48,17 @@ class ServerProcess:
             [sys.executable, "-m", "mcp_sse", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
         )
         log.close()
+        # Ready once it says so: the banner comes after the app's startup, and a test that reads it
+        # must not kill the process before it is written (the port answers a little earlier).
+        banner = self.logdir / f"server-{self.starts}.log"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"the server did not listen within 30 s: {self.log()}")
+            if b"  Event log:" in banner.read_bytes():
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"the server did not announce itself within 30 s: {self.log()}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, as a crash or an OOM kill would do it."""
