@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import jwt
 import orjson
@@ -18,7 +19,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_sse import ServerConfig, create_app
-from tests.rawclient import POST_HEADERS, init_request
+from tests.rawclient import POST_HEADERS, init_request, iter_events
 from tests.servers import answer_lifespan, build_test_server, run_server
 
 pytestmark = pytest.mark.anyio
@@ -375,3 +376,56 @@ async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one
     resumes = next(line for line in metrics.splitlines() if line.startswith("mcp_sse_resumes_total"))
     assert float(resumes.split()[-1]) >= 1, "the stream was ended at the token's expiry and resumed"
     assert auth.minted >= 3
+
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def modern(method: str, request_id: str, params: dict[str, Any], token: str) -> dict[str, Any]:
+    """A stateless-era request and its headers (MCP 2026-07-28)."""
+    headers = {
+        **POST_HEADERS,
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": method,
+        "authorization": f"Bearer {token}",
+    }
+    if "name" in params:
+        headers["mcp-name"] = params["name"]
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**params, "_meta": MODERN_META}}
+    return {"json": body, "headers": headers}
+
+
+async def test_a_listen_stream_ends_when_its_token_expires_and_a_call_outlives_its_token(
+    issuer: Issuer, jwks_url: str
+) -> None:
+    """The stateless era's long streams are held to their token as the session eras' are; a call
+    that outlasts its token still gets its answer (it ends with it anyway)."""
+    config = ServerConfig(jwks_url=jwks_url, issuer="https://as.test", resource_url=RESOURCE, token_leeway=0)
+    with run_server(create_app(build_test_server(), config)) as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            listen = modern(
+                "subscriptions/listen",
+                "sub-1",
+                {"notifications": {"toolsListChanged": True}},
+                issuer.token(exp=int(time.time()) + 2),
+            )
+            async with http.stream("POST", url + "/mcp", **listen) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                with anyio.fail_after(20):  # without an end, the stream pings forever
+                    received = [orjson.loads(m.data) async for m in iter_events(stream) if m.data]
+            # A clean end: a cut chunked body would have raised above.
+            assert [m["method"] for m in received] == ["notifications/subscriptions/acknowledged"]
+
+            count = modern(
+                "tools/call",
+                "c-1",
+                {"name": "count", "arguments": {"to": 15, "delay_ms": 200}},
+                issuer.token(exp=int(time.time()) + 1),
+            )
+            answer = await http.post(url + "/mcp", **count)
+    assert answer.status_code == 200
+    assert answer.json()["result"]["content"][0]["text"] == "counted to 15"

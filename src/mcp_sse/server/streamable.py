@@ -56,6 +56,7 @@ from mcp_sse.server.sse_writer import (
     streamable_encoder,
     write_stream,
 )
+from mcp_sse.server.token_deadline import serve_until
 from mcp_sse.upstream.base import ModernUpstream
 from mcp_sse.wire import eras, jsonrpc
 from mcp_sse.wire.headers import LAST_EVENT_ID, MCP_METHOD, PROTOCOL_VERSION, SESSION_ID
@@ -116,7 +117,20 @@ class Streamable:
             return await receive()  # after the body: the disconnect, which cancels the request
 
         server, lifespan_state = self.modern.modern_server()
-        await serve_stateless(server, lifespan_state, scope, replay, send, json_response=self.config.json_response)
+        json_response = self.config.json_response
+        expires_at = token_expiry(scope)
+        if expires_at is not None and headers.get(MCP_METHOD, "").strip() == "subscriptions/listen":
+            # Other requests end with their answer; a listen stream would outlive its token.
+            await serve_until(
+                expires_at,
+                lambda receive, send: serve_stateless(
+                    server, lifespan_state, scope, receive, send, json_response=json_response
+                ),
+                replay,
+                send,
+            )
+            return
+        await serve_stateless(server, lifespan_state, scope, replay, send, json_response=json_response)
 
     # --- POST ---------------------------------------------------------------------------
 
