@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster_nodes import nodes
+from tests.nginx import STREAMING, nginx_in_front
+from tests.redis_server import redis_server
 from tests.servers import ROOT, mcp_sse
 
 HERE = ROOT / "tests" / "conformance"
@@ -203,3 +206,30 @@ def test_session_client_scenario(scenario: str) -> None:
     done = run_suite("client", "--command", SESSION_CLIENT, "--scenario", scenario, suite=NEXT)
     passed, total, failed = verdict(done)
     assert done.returncode == 0 and failed == 0 and passed == total, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def conformance_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The conformance server on three nodes of one Redis, behind nginx round robin: a scenario's
+    requests land on every node, and the suite must not notice."""
+    workdir = tmp_path_factory.mktemp("cluster")
+    with redis_server(workdir / "redis") as redis:
+        with nodes(workdir, redis.url, ["--app", "tests/conformance_server.py:build"]) as running:
+            with nginx_in_front([node.port for node in running], workdir / "nginx", STREAMING) as port:
+                yield f"http://localhost:{port}/mcp"
+
+
+@pytest.mark.parametrize(
+    ("suite", "scenario"),
+    [*((SUITE, s) for s in SERVER_SCENARIOS), *((NEXT, s) for s in NEXT_SERVER_SCENARIOS)],
+    ids=[*SERVER_SCENARIOS, *(f"next-{s}" for s in NEXT_SERVER_SCENARIOS)],
+)
+def test_server_scenario_across_a_cluster(conformance_cluster_url: str, suite: Path, scenario: str) -> None:
+    done = run_suite("server", "--url", conformance_cluster_url, "--scenario", scenario, suite=suite)
+    passed, total, failed = verdict(done)
+    assert failed == 0 and passed == total, done.stdout + done.stderr
+    if suite == SUITE:
+        assert "WARNING" not in done.stdout, done.stdout
+    else:
+        warned = set(WARNING_LINE.findall(done.stdout + done.stderr))
+        assert warned <= SERVER_CONTENT_WARNINGS, done.stdout + done.stderr
