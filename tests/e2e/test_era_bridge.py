@@ -7,6 +7,7 @@ session era's own words."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,13 +15,14 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-from mcp import Client, ClientSession
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context, MCPServer
 
 from tests.rawclient import cut_then_resume, initialize
-from tests.servers import build_test_server, mcp_sse, run_server
+from tests.servers import ROOT, build_test_server, mcp_sse, run_server
 
 pytestmark = pytest.mark.anyio
 
@@ -56,11 +58,16 @@ def build_modern_server() -> MCPServer:
 
 
 @pytest.fixture(scope="module")
-def bridge() -> Iterator[str]:
+def modern_only() -> Iterator[str]:
     app = "tests.e2e.test_era_bridge:build_modern_server"
     with mcp_sse("serve", "--app", app, "--modern-only", "--port", "0") as upstream:
-        with mcp_sse("proxy", upstream, "--port", "0") as url:
-            yield url
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def bridge(modern_only: str) -> Iterator[str]:
+    with mcp_sse("proxy", modern_only, "--port", "0") as url:
+        yield url
 
 
 def text(result: types.CallToolResult) -> str:
@@ -180,3 +187,41 @@ async def test_a_2026_client_gets_everything_when_the_2025_side_resumes() -> Non
     with mcp_sse("serve", "--app", app, "--drop-every", "5", "--port", "0") as upstream:
         with mcp_sse("proxy", upstream, "--port", "0") as url:
             assert await modern_count(url, 30) == [float(i) for i in range(1, 31)]
+
+
+async def test_a_stdio_host_through_connect_to_a_stateless_only_server(modern_only: str) -> None:
+    """``mcp-sse connect`` brings a 2026-07-28-only server to a host that speaks a session era over
+    stdio (the SDK's stdio client here): the handshake, progress, the server's question asked as
+    an elicitation, and a list change as the session era's notification."""
+    progress: list[float] = []
+    asked: list[str] = []
+    changed = anyio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    command = StdioServerParameters(command=sys.executable, args=["-m", "mcp_sse", "connect", modern_only], cwd=ROOT)
+    async with stdio_client(command) as (read, write):
+        async with ClientSession(read, write, elicitation_callback=on_elicit, message_handler=on_message) as session:
+            init = await session.initialize()
+            assert init.protocol_version == "2025-11-25"
+            assert init.server_info.name == "mcp-sse tests", "the upstream's identity, from server/discover"
+            with anyio.fail_after(30):
+                counted = await session.call_tool("count", {"to": 6, "delay_ms": 2}, progress_callback=on_progress)
+                answer = await session.call_tool("ask_name", {})
+                while not changed.is_set():  # the first grow may come before the bridge listens
+                    assert text(await session.call_tool("grow", {})) == "grew"
+                    with anyio.move_on_after(0.5):
+                        await changed.wait()
+    assert text(counted) == "counted to 6"
+    assert progress == [float(i) for i in range(1, 7)]
+    assert asked == ["What is your name?"]
+    assert text(answer) == "hello Ada (asked)"

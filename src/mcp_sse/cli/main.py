@@ -267,6 +267,17 @@ def _transport_option(fn: Any) -> Any:
     )(fn)
 
 
+def _upstream_era_option(fn: Any) -> Any:
+    return click.option(
+        "--upstream-era",
+        type=click.Choice(["auto", "sessions", "stateless"]),
+        default="auto",
+        show_default=True,
+        help="What the upstream speaks: auto asks it once; stateless bridges session clients to a 2026-07-28-only "
+        "server.",
+    )(fn)
+
+
 def _client_options(fn: Any) -> Any:
     fn = _header_options(fn)
     fn = _login_options(fn)
@@ -333,6 +344,7 @@ def tools_command(url: str, header: tuple[str, ...], bearer: str | None, **optio
 @_header_options
 @_login_options
 @_transport_option
+@_upstream_era_option
 @click.option("--retry-budget", default=300.0, show_default=True, help="Seconds to keep reconnecting a stream.")
 @click.option("--log-level", default="warning", show_default=True, help="Log level (logs go to stderr).")
 def connect_command(
@@ -340,6 +352,7 @@ def connect_command(
     header: tuple[str, ...],
     bearer: str | None,
     transport: str,
+    upstream_era: str,
     retry_budget: float,
     log_level: str,
     **login_options: Any,
@@ -347,7 +360,7 @@ def connect_command(
     """Bring the remote MCP server at URL to a host that only speaks stdio."""
     import anyio
 
-    from mcp_sse.cli.bridge import bridge
+    from mcp_sse.cli.bridge import UpstreamEra, bridge
     from mcp_sse.cli.client_commands import parse_headers
     from mcp_sse.client.connect import Transport
     from mcp_sse.client.policy import ReconnectPolicy
@@ -356,7 +369,9 @@ def connect_command(
     configure(log_level, "text")  # logs go to stderr: stdout carries the protocol
     headers = parse_headers(header, bearer)
     login = _login_from(login_options)
-    anyio.run(bridge, url, headers, cast(Transport, transport), ReconnectPolicy(budget=retry_budget), login)
+    policy = ReconnectPolicy(budget=retry_budget)
+    era = cast(UpstreamEra, upstream_era)
+    anyio.run(bridge, url, headers, cast(Transport, transport), policy, login, era)
 
 
 @main.command("proxy")
@@ -369,13 +384,7 @@ def connect_command(
     metavar="NAME",
     help="Send each session's authenticated principal upstream in this header (for an upstream that trusts us).",
 )
-@click.option(
-    "--upstream-era",
-    type=click.Choice(["auto", "sessions", "stateless"]),
-    default="auto",
-    show_default=True,
-    help="What the upstream speaks: auto asks it once; stateless bridges session clients to a 2026-07-28-only server.",
-)
+@_upstream_era_option
 @_server_options
 def proxy_command(
     url: str,

@@ -54,10 +54,18 @@ _ResultT = TypeVar("_ResultT", bound=BaseModel)
 class StatelessHTTPUpstream:
     """Session-era sessions in front of a stateless-only HTTP server."""
 
-    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, principal_header: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        principal_header: str | None = None,
+        auth: httpx2.Auth | None = None,
+    ):
         self.url = url
         self.headers = dict(headers or {})
         self.principal_header = principal_header
+        self.auth = auth  # an OAuth login's (``mcp-sse connect``), refreshed as the SDK's provider does
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -68,7 +76,7 @@ class StatelessHTTPUpstream:
         if self.principal_header is not None and session.principal is not None:
             headers[self.principal_header] = session.principal
         timeout = httpx2.Timeout(10.0, read=None, write=30.0, pool=30.0)
-        async with httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False) as http:
+        async with httpx2.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False, auth=self.auth) as http:
             await _Bridge(self.url, http, session).run()
 
 
